@@ -1,0 +1,1 @@
+//! moocard server library.

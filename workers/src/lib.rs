@@ -1,0 +1,1 @@
+//! moocard image pipeline and job runner.
