@@ -1,1 +1,7 @@
 //! moocard server library.
+#![forbid(unsafe_code)]
+
+pub mod error_code;
+pub use error_code::ErrorCode;
+pub mod crop;
+pub mod limits;
