@@ -1,0 +1,1 @@
+CREATE INDEX aliases_owner_key ON aliases (owner_key);

@@ -1,0 +1,1 @@
+CREATE INDEX uploads_owner_key ON uploads (owner_key);

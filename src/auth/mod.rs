@@ -1,0 +1,7 @@
+//! Bearer-token authentication (API.md §Identity): OIDC-style ID tokens signed RS256,
+//! ES256 or EdDSA, with `iss`, `aud`, `exp`, `email` and `email_verified: true`.
+
+pub mod dev;
+pub mod jwt;
+
+pub use jwt::{AuthError, Verifier};

@@ -1,0 +1,6 @@
+//! Domain types: emails, derived identifiers, record keys and avatar state.
+
+pub mod avatar;
+pub mod email;
+pub mod ids;
+pub mod record;

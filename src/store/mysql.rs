@@ -1,0 +1,13 @@
+//! The MySQL/MariaDB backend (production; workers on other machines share it).
+
+use sqlx::MySqlPool;
+
+use super::{sql::sql_store, NewImage, StoreError, StoredImage, StoredRecord, WrappedRow};
+use crate::{crypto::Sealed, domain::ids::OwnerKey, domain::record::RecordKey};
+
+sql_store!(
+    MySqlStore,
+    MySqlPool,
+    sqlx::migrate!("migrations/mysql"),
+    "INSERT IGNORE"
+);

@@ -1,0 +1,375 @@
+//! One implementation of [`ProfileStore`] for both SQL backends.
+//!
+//! SQLite and MySQL accept the same `?`-placeholder statements for everything here except
+//! "insert unless present", so the body is written once and instantiated per backend by
+//! `sql_store!`; only that keyword and the migrator differ.
+
+/// Implements `ProfileStore` for `$store { pool: $pool }`.
+macro_rules! sql_store {
+    ($store:ident, $pool:ty, $migrator:expr, $insert_ignore:literal) => {
+        /// The store over this backend's pool.
+        #[derive(Debug, Clone)]
+        pub struct $store {
+            pool: $pool,
+        }
+
+        impl $store {
+            /// Wraps a pool.
+            pub fn new(pool: $pool) -> Self {
+                Self { pool }
+            }
+
+            fn migrator() -> sqlx::migrate::Migrator {
+                let mut m = $migrator;
+                // apalis' migrations share `_sqlx_migrations` (DEPENDENCIES.md pitfall 6).
+                m.set_ignore_missing(true);
+                m
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::ProfileStore for $store {
+            async fn migrate(&self) -> Result<(), StoreError> {
+                Self::migrator().run(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn check_schema(&self) -> Result<(), StoreError> {
+                let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+                    .fetch_all(&self.pool)
+                    .await
+                    .unwrap_or_default();
+                let missing: Vec<i64> =
+                    Self::migrator().iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(StoreError::Migrate(sqlx::migrate::MigrateError::VersionMissing(missing[0])))
+                }
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn get_record(&self, owner: &OwnerKey, key: RecordKey) -> Result<Option<StoredRecord>, StoreError> {
+                let row: Option<(Vec<u8>, Vec<u8>, String, i64, i64)> = sqlx::query_as(
+                    "SELECT ciphertext, wrapped_dek, kek_id, version, updated_at FROM records \
+                     WHERE owner_key = ? AND record_key = ?",
+                )
+                .bind(&owner.0[..])
+                .bind(key.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(ciphertext, wrapped_dek, kek_id, version, updated_at_ms)| StoredRecord {
+                    sealed: Sealed { ciphertext, wrapped_dek, kek_id },
+                    version,
+                    updated_at_ms,
+                }))
+            }
+
+            async fn insert_record(
+                &self,
+                owner: &OwnerKey,
+                key: RecordKey,
+                sealed: &Sealed,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO records (owner_key, record_key, ciphertext, wrapped_dek, kek_id, version, \
+                     created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
+                )
+                .bind(&owner.0[..])
+                .bind(key.as_str())
+                .bind(&sealed.ciphertext)
+                .bind(&sealed.wrapped_dek)
+                .bind(&sealed.kek_id)
+                .bind(now_ms)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn update_record(
+                &self,
+                owner: &OwnerKey,
+                key: RecordKey,
+                sealed: &Sealed,
+                expected: i64,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                let done = sqlx::query(
+                    "UPDATE records SET ciphertext = ?, wrapped_dek = ?, kek_id = ?, version = version + 1, \
+                     updated_at = ? WHERE owner_key = ? AND record_key = ? AND version = ?",
+                )
+                .bind(&sealed.ciphertext)
+                .bind(&sealed.wrapped_dek)
+                .bind(&sealed.kek_id)
+                .bind(now_ms)
+                .bind(&owner.0[..])
+                .bind(key.as_str())
+                .bind(expected)
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
+            }
+
+            async fn delete_record(&self, owner: &OwnerKey, key: RecordKey) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM records WHERE owner_key = ? AND record_key = ?")
+                    .bind(&owner.0[..])
+                    .bind(key.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn owner_exists(&self, owner: &OwnerKey) -> Result<bool, StoreError> {
+                let n: Option<i64> = sqlx::query_scalar("SELECT 1 FROM records WHERE owner_key = ? LIMIT 1")
+                    .bind(&owner.0[..])
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(n.is_some())
+            }
+
+            async fn add_aliases(&self, owner: &OwnerKey, aliases: &[[u8; 32]]) -> Result<(), StoreError> {
+                for alias in aliases {
+                    sqlx::query(concat!($insert_ignore, " INTO aliases (alias, owner_key) VALUES (?, ?)"))
+                        .bind(&alias[..])
+                        .bind(&owner.0[..])
+                        .execute(&self.pool)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            async fn resolve_alias(&self, alias: &[u8; 32]) -> Result<Option<OwnerKey>, StoreError> {
+                let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT owner_key FROM aliases WHERE alias = ?")
+                    .bind(&alias[..])
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(owner.and_then(|o| <[u8; 32]>::try_from(o.as_slice()).ok()).map(OwnerKey))
+            }
+
+            async fn delete_owner(&self, owner: &OwnerKey) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for table in ["records", "aliases", "uploads", "images"] {
+                    sqlx::query(&format!("DELETE FROM {table} WHERE owner_key = ?"))
+                        .bind(&owner.0[..])
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn put_upload(
+                &self,
+                id: &str,
+                owner: &OwnerKey,
+                sealed: &Sealed,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO uploads (id, owner_key, ciphertext, wrapped_dek, kek_id, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(&owner.0[..])
+                .bind(&sealed.ciphertext)
+                .bind(&sealed.wrapped_dek)
+                .bind(&sealed.kek_id)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn get_upload(&self, id: &str) -> Result<Option<(OwnerKey, Sealed)>, StoreError> {
+                let row: Option<(Vec<u8>, Vec<u8>, Vec<u8>, String)> =
+                    sqlx::query_as("SELECT owner_key, ciphertext, wrapped_dek, kek_id FROM uploads WHERE id = ?")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.and_then(|(owner, ciphertext, wrapped_dek, kek_id)| {
+                    let owner = OwnerKey(<[u8; 32]>::try_from(owner.as_slice()).ok()?);
+                    Some((owner, Sealed { ciphertext, wrapped_dek, kek_id }))
+                }))
+            }
+
+            async fn delete_upload(&self, id: &str) -> Result<bool, StoreError> {
+                let done = sqlx::query("DELETE FROM uploads WHERE id = ?").bind(id).execute(&self.pool).await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn put_images(&self, images: &[NewImage], now_ms: i64) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                for img in images {
+                    sqlx::query(concat!(
+                        $insert_ignore,
+                        " INTO images (id, owner_key, generation, size, content_type, bytes, live, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, 0, ?)"
+                    ))
+                    .bind(&img.id)
+                    .bind(&img.owner.0[..])
+                    .bind(img.generation)
+                    .bind(i64::from(img.size))
+                    .bind(&img.content_type)
+                    .bind(&img.bytes)
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn commit_avatar(
+                &self,
+                owner: &OwnerKey,
+                sealed: &Sealed,
+                expected: i64,
+                live_generation: Option<i64>,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let done = sqlx::query(
+                    "UPDATE records SET ciphertext = ?, wrapped_dek = ?, kek_id = ?, version = version + 1, \
+                     updated_at = ? WHERE owner_key = ? AND record_key = ? AND version = ?",
+                )
+                .bind(&sealed.ciphertext)
+                .bind(&sealed.wrapped_dek)
+                .bind(&sealed.kek_id)
+                .bind(now_ms)
+                .bind(&owner.0[..])
+                .bind(RecordKey::Avatar.as_str())
+                .bind(expected)
+                .execute(&mut *tx)
+                .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
+                // -1 never matches a generation, so `None` turns every image dead.
+                sqlx::query("UPDATE images SET live = CASE WHEN generation = ? THEN 1 ELSE 0 END WHERE owner_key = ?")
+                    .bind(live_generation.unwrap_or(-1))
+                    .bind(&owner.0[..])
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn get_image(&self, id: &str) -> Result<Option<StoredImage>, StoreError> {
+                let row: Option<(String, Vec<u8>)> =
+                    sqlx::query_as("SELECT content_type, bytes FROM images WHERE id = ?")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                Ok(row.map(|(content_type, bytes)| StoredImage { content_type, bytes }))
+            }
+
+            async fn purge_dead_images(&self, created_before_ms: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM images WHERE live = 0 AND created_at < ?")
+                    .bind(created_before_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn purge_stale_uploads(&self, created_before_ms: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM uploads WHERE created_at < ?")
+                    .bind(created_before_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn kek_samples(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+                let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+                for table in ["records", "uploads"] {
+                    let ids: Vec<String> = sqlx::query_scalar(&format!("SELECT DISTINCT kek_id FROM {table}"))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    for id in ids {
+                        if out.iter().any(|(k, _)| *k == id) {
+                            continue;
+                        }
+                        let wrapped: Vec<u8> =
+                            sqlx::query_scalar(&format!("SELECT wrapped_dek FROM {table} WHERE kek_id = ? LIMIT 1"))
+                                .bind(&id)
+                                .fetch_one(&self.pool)
+                                .await?;
+                        out.push((id, wrapped));
+                    }
+                }
+                Ok(out)
+            }
+
+            async fn rows_to_rewrap(
+                &self,
+                active: &str,
+                limit: u32,
+            ) -> Result<Vec<(WrappedRow, String, Vec<u8>)>, StoreError> {
+                let records: Vec<(Vec<u8>, String, String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT owner_key, record_key, kek_id, wrapped_dek FROM records WHERE kek_id <> ? LIMIT ?",
+                )
+                .bind(active)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out: Vec<(WrappedRow, String, Vec<u8>)> = records
+                    .into_iter()
+                    .filter_map(|(owner, key, kek, wrapped)| {
+                        let owner = OwnerKey(<[u8; 32]>::try_from(owner.as_slice()).ok()?);
+                        Some((WrappedRow::Record(owner, key), kek, wrapped))
+                    })
+                    .collect();
+                let uploads: Vec<(String, String, Vec<u8>)> =
+                    sqlx::query_as("SELECT id, kek_id, wrapped_dek FROM uploads WHERE kek_id <> ? LIMIT ?")
+                        .bind(active)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?;
+                out.extend(uploads.into_iter().map(|(id, kek, wrapped)| (WrappedRow::Upload(id), kek, wrapped)));
+                Ok(out)
+            }
+
+            async fn swap_wrapped(
+                &self,
+                row: &WrappedRow,
+                old: &[u8],
+                new: &[u8],
+                new_kek: &str,
+            ) -> Result<bool, StoreError> {
+                // Compare-and-set on the old wrapped key: a concurrent write (which seals a
+                // fresh data key under the active KEK) wins and this row is simply skipped.
+                let done = match row {
+                    WrappedRow::Record(owner, key) => sqlx::query(
+                        "UPDATE records SET wrapped_dek = ?, kek_id = ? \
+                         WHERE owner_key = ? AND record_key = ? AND wrapped_dek = ?",
+                    )
+                    .bind(new)
+                    .bind(new_kek)
+                    .bind(&owner.0[..])
+                    .bind(key)
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await?,
+                    WrappedRow::Upload(id) => {
+                        sqlx::query("UPDATE uploads SET wrapped_dek = ?, kek_id = ? WHERE id = ? AND wrapped_dek = ?")
+                            .bind(new)
+                            .bind(new_kek)
+                            .bind(id)
+                            .bind(old)
+                            .execute(&self.pool)
+                            .await?
+                    }
+                };
+                Ok(done.rows_affected() == 1)
+            }
+        }
+    };
+}
+
+pub(crate) use sql_store;

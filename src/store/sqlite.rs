@@ -1,0 +1,13 @@
+//! The embedded SQLite backend (the zero-config default).
+
+use sqlx::SqlitePool;
+
+use super::{sql::sql_store, NewImage, StoreError, StoredImage, StoredRecord, WrappedRow};
+use crate::{crypto::Sealed, domain::ids::OwnerKey, domain::record::RecordKey};
+
+sql_store!(
+    SqliteStore,
+    SqlitePool,
+    sqlx::migrate!("migrations/sqlite"),
+    "INSERT OR IGNORE"
+);
