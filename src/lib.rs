@@ -1,14 +1,24 @@
-//! moocard server library.
+//! moocard: a profile and avatar server for identity sign-in.
+//!
+//! This crate is the server library (HTTP API, encrypted store, auth, job contract). The
+//! image codecs and the job handlers live in `workers/` (`moocard-worker`), which depends
+//! on this crate, never the reverse; its `moocard` binary runs both.
 #![forbid(unsafe_code)]
 
-pub mod error_code;
-pub use error_code::ErrorCode;
+pub mod app;
 pub mod auth;
 pub mod config;
 pub mod crop;
 pub mod crypto;
 pub mod db;
 pub mod domain;
+pub mod error_code;
+pub mod http;
 pub mod keys;
 pub mod limits;
+pub mod profiles;
 pub mod store;
+pub mod telemetry;
+
+pub use app::{serve, App, Migrations};
+pub use error_code::ErrorCode;

@@ -1,1 +1,155 @@
-fn main() {}
+//! The `moocard` binary: API server with embedded workers (the default), standalone
+//! workers, migrations, dev tokens, key rotation and the thumbnail CLI.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use moocard::{config::Config, App, Migrations};
+
+#[derive(Parser)]
+#[command(
+    name = "moocard",
+    version,
+    about = "Profile and avatar server for identity sign-in"
+)]
+struct Cli {
+    /// Configuration file (default: ./moocard.toml if present; env MOOCARD_CONFIG).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (and, by default, an embedded worker pool).
+    Serve {
+        /// Listen address (overrides server.listen).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Don't run migrations at start-up; refuse to start if the schema is behind.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Run the database migrations and exit.
+    Migrate,
+    /// Print a 1-hour dev-mode token for an email.
+    Token {
+        /// The email the token is for.
+        email: String,
+    },
+    /// Rewrap every data key under the active key-encryption key (resumable, online).
+    RotateKeys {
+        /// Rows per batch.
+        #[arg(long, default_value_t = 500)]
+        batch: u32,
+    },
+    /// Print the default configuration as TOML.
+    Config,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref())?;
+    moocard::telemetry::init_logging(config.server.log_format == "json");
+    match cli.command.unwrap_or(Command::Serve {
+        listen: None,
+        no_migrate: false,
+    }) {
+        Command::Serve { listen, no_migrate } => serve(config, listen, no_migrate).await,
+        Command::Migrate => {
+            App::build(config, Migrations::Run).await?;
+            println!("migrations are up to date");
+            Ok(())
+        }
+        Command::Token { email } => {
+            anyhow::ensure!(
+                config.dev_mode(),
+                "`moocard token` only works in dev mode (no auth.issuer configured)"
+            );
+            let app = App::build(config, Migrations::Run).await?;
+            let signer = app.dev.context("dev signer missing")?;
+            let email = moocard::domain::email::Email::parse(&email).map_err(anyhow::Error::msg)?;
+            println!(
+                "{}",
+                signer
+                    .token(email.as_str(), 3600, true)
+                    .map_err(anyhow::Error::msg)?
+            );
+            Ok(())
+        }
+        Command::RotateKeys { batch } => {
+            let app = App::build(config, Migrations::Require).await?;
+            let mut total = 0;
+            loop {
+                let (seen, changed) = app.profiles.rotate_batch(batch).await?;
+                total += changed;
+                if seen == 0 {
+                    break;
+                }
+            }
+            println!(
+                "rewrapped {total} data keys under {:?}",
+                app.profiles.ring().active_id()
+            );
+            Ok(())
+        }
+        Command::Config => {
+            print!("{}", toml::to_string_pretty(&Config::default())?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(
+    mut config: Config,
+    listen: Option<std::net::SocketAddr>,
+    no_migrate: bool,
+) -> anyhow::Result<()> {
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
+    let migrations = if no_migrate {
+        Migrations::Require
+    } else {
+        Migrations::Run
+    };
+    let app = App::build(config, migrations).await?;
+    if app.config.dev_mode() {
+        tracing::warn!(
+            "DEV MODE: no auth.issuer configured; tokens are signed by a local key in {} (mint one with `moocard token <email>`). Never run this in production.",
+            app.config.data_dir.display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(app.config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", app.config.server.listen))?;
+    tracing::info!(listen = %listener.local_addr()?, database = ?app.pool.backend(), "moocard serving");
+    let router = moocard::http::router(app.state());
+    moocard::serve(listener, router, shutdown_signal()).await?;
+    app.pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = term => {} }
+    tracing::info!("shutdown signal received");
+}

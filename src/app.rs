@@ -1,0 +1,122 @@
+//! Start-up: from a `Config` to a running router. Shared by `moocard serve`, the worker
+//! process and the test harness, so all three run the same checks.
+
+use std::{future::Future, sync::Arc};
+
+use crate::{
+    auth::{dev::DevSigner, Verifier},
+    config::Config,
+    db::{DbOptions, DbPool},
+    http::AppState,
+    keys,
+    profiles::Profiles,
+    store,
+};
+
+/// Everything a process needs, built once at start-up.
+pub struct App {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// The database pool.
+    pub pool: DbPool,
+    /// Profile records over the store.
+    pub profiles: Profiles,
+    /// Token verification.
+    pub verifier: Arc<Verifier>,
+    /// The local signer in dev mode.
+    pub dev: Option<DevSigner>,
+}
+
+/// Whether start-up may migrate the schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Migrations {
+    /// Run pending migrations (the embedded default).
+    Run,
+    /// Refuse to start when the schema is behind (workers; `--no-migrate` API nodes).
+    Require,
+}
+
+impl App {
+    /// Connects, migrates or checks the schema, loads keys and checks they open the data.
+    pub async fn build(config: Config, migrations: Migrations) -> anyhow::Result<Self> {
+        let opts = DbOptions {
+            max_connections: config.database.max_connections,
+            acquire_timeout: std::time::Duration::from_secs(config.database.acquire_timeout_secs),
+        };
+        let pool = DbPool::connect(&config.database.url, &opts)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+        let store = store::for_pool(&pool);
+        match migrations {
+            Migrations::Run => store
+                .migrate()
+                .await
+                .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?,
+            Migrations::Require => store.check_schema().await.map_err(|e| {
+                anyhow::anyhow!(
+                    "the database schema is behind this build ({e}); run `moocard migrate` first"
+                )
+            })?,
+        }
+        let secrets = keys::load(&config).map_err(|e| anyhow::anyhow!("keys: {e}"))?;
+        tracing::info!(source = %secrets.source, active_kek = secrets.ring.active_id(), "keys loaded");
+        let profiles = Profiles::new(store, Arc::new(secrets.ring), secrets.ids);
+        profiles
+            .check_keys()
+            .await
+            .map_err(|e| anyhow::anyhow!("key check failed: {e}"))?;
+        let (verifier, dev) = if config.dev_mode() {
+            let dev = DevSigner::load_or_create(&config.data_dir, &config.auth.audience)
+                .map_err(|e| anyhow::anyhow!("dev signing key: {e}"))?;
+            (
+                dev.verifier(config.auth.leeway_secs)
+                    .map_err(|e| anyhow::anyhow!(e))?,
+                Some(dev),
+            )
+        } else {
+            let mut v = Verifier::new(
+                &config.auth.issuer,
+                &config.auth.audience,
+                config.auth.leeway_secs,
+            );
+            for path in &config.auth.pem_files {
+                v.add_pem_file(path)
+                    .map_err(|e| anyhow::anyhow!("auth.pem_files: {e}"))?;
+            }
+            if let Some(path) = &config.auth.jwks_file {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                v.add_jwks(&text)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            }
+            (v, None)
+        };
+        Ok(Self {
+            config: Arc::new(config),
+            pool,
+            profiles,
+            verifier: Arc::new(verifier),
+            dev,
+        })
+    }
+
+    /// The HTTP state.
+    pub fn state(&self) -> AppState {
+        AppState {
+            config: self.config.clone(),
+            profiles: self.profiles.clone(),
+            verifier: self.verifier.clone(),
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

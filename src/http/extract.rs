@@ -1,0 +1,58 @@
+//! Extractors whose rejections are `ApiError`s, so axum's plain-text errors never escape.
+
+use axum::{
+    extract::{FromRequest, FromRequestParts, Path, Request},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+
+use super::{error::ApiError, AppState};
+use crate::domain::email::Email;
+
+/// JSON body with `{code, message}` rejections.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Self(v)),
+            Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
+        }
+    }
+}
+
+/// The authenticated owner of the `{email}` in the path: a valid token whose normalized
+/// `email` equals the path's normalized email (API.md §Identity; anything else is 403).
+pub struct Owner(pub Email);
+
+impl FromRequestParts<AppState> for Owner {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(crate::auth::AuthError::Missing)?;
+        let token_email = state.verifier.verify(token)?;
+        let Path(raw): Path<String> = Path::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        let path_email = Email::parse(&raw).map_err(ApiError::BadRequest)?;
+        if path_email != token_email {
+            return Err(crate::auth::AuthError::OtherEmail.into());
+        }
+        Ok(Self(path_email))
+    }
+}

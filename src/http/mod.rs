@@ -1,0 +1,139 @@
+//! The HTTP layer: router, shared state and middleware. No SQL and no crypto here;
+//! handlers parse, call domain code and map the result.
+
+pub mod error;
+pub mod extract;
+pub mod routes;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::{header, HeaderValue, Method, StatusCode},
+    middleware,
+    response::{IntoResponse, Response},
+    routing::get,
+    Router,
+};
+use serde::Serialize;
+use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer};
+
+use crate::{
+    auth::Verifier, config::Config, domain::email::Email, profiles::Profiles, telemetry, ErrorCode,
+};
+use error::ApiError;
+
+/// The JSON error body, for the OpenAPI document.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Stable snake_case code.
+    pub code: ErrorCode,
+    /// Human sentence.
+    pub message: String,
+}
+
+/// State shared by every handler. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// Profile records.
+    pub profiles: Profiles,
+    /// Token verification.
+    pub verifier: Arc<Verifier>,
+}
+
+impl AppState {
+    /// Checks the job queue for `__heartbeat__`.
+    pub async fn queue_ping(&self) -> Result<(), String> {
+        self.profiles
+            .store()
+            .ping()
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Refreshes gauges (queue depth) before `/metrics` renders.
+    pub async fn refresh_gauges(&self) {}
+
+    /// Drops cached public answers for an email after its avatar or profile changed.
+    pub fn on_avatar_changed(&self, _email: &Email) {}
+}
+
+/// Builds the router with every route and layer.
+pub fn router(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.config.limits.max_upload_bytes).unwrap_or(usize::MAX);
+    let timeout = state.config.request_timeout();
+    Router::new()
+        .route(
+            "/v1/profiles/{email}",
+            get(routes::profiles::get_profile)
+                .patch(routes::profiles::patch_profile)
+                .delete(routes::profiles::delete_profile),
+        )
+        .route("/v1/limits", get(routes::limits::get_limits))
+        .route("/__lbheartbeat__", get(routes::ops::lbheartbeat))
+        .route("/__heartbeat__", get(routes::ops::heartbeat))
+        .route("/__version__", get(routes::ops::version))
+        .route("/metrics", get(routes::ops::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // axum's own 413 is plain text; `limit_body` rewrites it as our JSON error.
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(move |req, next| {
+            limit_errors(req, next, body_limit as u64)
+        }))
+        .layer(middleware::from_fn(move |req, next| {
+            with_timeout(req, next, timeout)
+        }))
+        .layer(middleware::from_fn(telemetry::track))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such resource".into())
+}
+
+async fn method_not_allowed(method: Method) -> Response {
+    let mut res = ApiError::BadRequest(format!("method {method} is not allowed on this resource"))
+        .into_response();
+    *res.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    res
+}
+
+/// Turns axum's plain-text 413 (from `DefaultBodyLimit`) into the JSON error with the limit.
+async fn limit_errors(req: axum::extract::Request, next: middleware::Next, limit: u64) -> Response {
+    let res = next.run(req).await;
+    let is_plain = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE && is_plain {
+        return ApiError::PayloadTooLarge(limit).into_response();
+    }
+    res
+}
+
+async fn with_timeout(
+    req: axum::extract::Request,
+    next: middleware::Next,
+    limit: Duration,
+) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::Unavailable(format!(
+            "the request took longer than {} seconds",
+            limit.as_secs()
+        ))
+        .into_response(),
+    }
+}
+
+fn panic_response(_err: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Internal("handler panicked".into()).into_response()
+}

@@ -1,0 +1,5 @@
+//! One file per resource.
+
+pub mod limits;
+pub mod ops;
+pub mod profiles;

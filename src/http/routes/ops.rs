@@ -1,0 +1,79 @@
+//! Dockerflow endpoints and Prometheus metrics.
+
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+    Json,
+};
+use serde_json::json;
+
+use crate::http::AppState;
+
+/// `GET /__lbheartbeat__`: 200 while the process runs.
+pub async fn lbheartbeat() -> StatusCode {
+    StatusCode::OK
+}
+
+/// `GET /__heartbeat__`: 200 when the database and queue answer, else 503 naming the failure.
+pub async fn heartbeat(State(state): State<AppState>) -> Response {
+    let database = match state.profiles.store().ping().await {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "heartbeat: database check failed");
+            "error: database unreachable".to_owned()
+        }
+    };
+    let queue = match state.queue_ping().await {
+        Ok(()) => "ok".to_owned(),
+        Err(e) => {
+            tracing::warn!(error = %e, "heartbeat: queue check failed");
+            "error: queue unreachable".to_owned()
+        }
+    };
+    let ok = database == "ok" && queue == "ok";
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ok { "ok" } else { "error" },
+        "checks": { "database": database, "queue": queue },
+    });
+    if ok {
+        (status, Json(body)).into_response()
+    } else {
+        let mut body = body;
+        body["code"] = json!("unavailable");
+        body["message"] = json!("a dependency is failing: see checks");
+        (status, Json(body)).into_response()
+    }
+}
+
+/// `GET /__version__`: `version.json` from the working directory (written by the deploy
+/// build), else what this binary was built from.
+pub async fn version() -> Response {
+    if let Ok(text) = tokio::fs::read_to_string("version.json").await {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            return Json(v).into_response();
+        }
+    }
+    Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "commit": option_env!("MOOCARD_COMMIT").unwrap_or("unknown"),
+        "source": env!("CARGO_PKG_REPOSITORY"),
+        "build": option_env!("MOOCARD_BUILD").unwrap_or("dev"),
+    }))
+    .into_response()
+}
+
+/// `GET /metrics`: Prometheus text.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    state.refresh_gauges().await;
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::telemetry::render(),
+    )
+        .into_response()
+}
