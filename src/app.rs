@@ -39,6 +39,8 @@ pub enum Migrations {
 impl App {
     /// Connects, migrates or checks the schema, loads keys and checks they open the data.
     pub async fn build(config: Config, migrations: Migrations) -> anyhow::Result<Self> {
+        // Install the recorder first: metrics recorded before it exists are lost.
+        crate::telemetry::metrics_handle();
         let opts = DbOptions {
             max_connections: config.database.max_connections,
             acquire_timeout: std::time::Duration::from_secs(config.database.acquire_timeout_secs),
