@@ -5,3 +5,4 @@ pub mod error_code;
 pub use error_code::ErrorCode;
 pub mod crop;
 pub mod limits;
+pub mod probe;
