@@ -62,7 +62,15 @@ mod tests {
     #[test]
     fn parses_and_validates() {
         let c: Crop = "1, 2,30,40".parse().expect("valid crop");
-        assert_eq!(c, Crop { x: 1, y: 2, w: 30, h: 40 });
+        assert_eq!(
+            c,
+            Crop {
+                x: 1,
+                y: 2,
+                w: 30,
+                h: 40
+            }
+        );
         assert!(c.fits(31, 42));
         assert!(!c.fits(30, 42));
         assert!("1,2,3".parse::<Crop>().is_err());

@@ -279,7 +279,9 @@ mod tests {
     }
 
     fn jpeg_header(w: u16, h: u16) -> Vec<u8> {
-        let mut v = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xFF, 0xC2, 0, 11, 8];
+        let mut v = vec![
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xFF, 0xC2, 0, 11, 8,
+        ];
         v.extend_from_slice(&h.to_be_bytes());
         v.extend_from_slice(&w.to_be_bytes());
         v.extend_from_slice(&[1, 1, 0x11, 0]);
@@ -290,7 +292,10 @@ mod tests {
     fn detects_kind_by_magic_bytes() {
         assert_eq!(ImageKind::detect(&jpeg_header(1, 1)), Some(ImageKind::Jpeg));
         assert_eq!(ImageKind::detect(&png_header(1, 1)), Some(ImageKind::Png));
-        assert_eq!(ImageKind::detect(b"GIF89a\x01\0\x01\0"), Some(ImageKind::Gif));
+        assert_eq!(
+            ImageKind::detect(b"GIF89a\x01\0\x01\0"),
+            Some(ImageKind::Gif)
+        );
         assert_eq!(
             ImageKind::detect(b"RIFF\0\0\0\0WEBPVP8 "),
             Some(ImageKind::WebP)
