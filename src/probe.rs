@@ -199,7 +199,7 @@ fn jpeg_dimensions(b: &[u8]) -> Result<(u32, u32), &'static str> {
         match marker {
             // Standalone markers carry no length.
             0x01 | 0xD0..=0xD7 => continue,
-            0xD8 | 0xD9 | 0xDA => return Err("no frame header before the scan data"),
+            0xD8..=0xDA => return Err("no frame header before the scan data"),
             _ => {}
         }
         let len = usize::from(be16(b, i)?);
