@@ -16,6 +16,7 @@ pub mod error_code;
 pub mod http;
 pub mod keys;
 pub mod limits;
+pub mod probe;
 pub mod profiles;
 pub mod store;
 pub mod telemetry;
