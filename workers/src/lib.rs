@@ -1,1 +1,4 @@
 //! moocard image pipeline and job runner.
+#![forbid(unsafe_code)]
+
+pub mod runner;
