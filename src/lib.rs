@@ -14,6 +14,7 @@ pub mod db;
 pub mod domain;
 pub mod error_code;
 pub mod http;
+pub mod jobs;
 pub mod keys;
 pub mod limits;
 pub mod probe;
