@@ -37,9 +37,9 @@ pub enum ApiError {
     /// 422.
     #[error("{0}")]
     ImageTooLarge(String),
-    /// 429 with seconds to wait.
-    #[error("too many uploads; try again in {0} seconds")]
-    RateLimited(u64),
+    /// 429 with seconds to wait and a message stating the limit.
+    #[error("{1}")]
+    RateLimited(u64, String),
     /// 503.
     #[error("{0}")]
     Unavailable(String),
@@ -75,7 +75,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::ImageTooLarge(_) => ErrorCode::ImageTooLarge,
-            Self::RateLimited(_) => ErrorCode::RateLimited,
+            Self::RateLimited(..) => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) | Self::Integrity(_) => ErrorCode::Internal,
         }
@@ -93,7 +93,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ImageTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) | Self::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -126,7 +126,7 @@ impl IntoResponse for ApiError {
             Self::Auth(e) if !e.is_forbidden() => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::RateLimited(secs) => {
+            Self::RateLimited(secs, _) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
             _ => {}

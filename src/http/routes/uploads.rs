@@ -80,8 +80,9 @@ pub async fn put_avatar(
 }
 
 fn upload_error(e: UploadError) -> ApiError {
+    let message = e.to_string();
     match e {
-        UploadError::RateLimited { retry_after, .. } => ApiError::RateLimited(retry_after),
+        UploadError::RateLimited { retry_after, .. } => ApiError::RateLimited(retry_after, message),
         UploadError::Probe(p) => match p {
             ProbeError::TooManyBytes { limit, .. } => ApiError::PayloadTooLarge(limit),
             p if p.code() == crate::ErrorCode::UnsupportedMediaType => {
