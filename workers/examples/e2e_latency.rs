@@ -1,0 +1,105 @@
+//! Measures upload-to-ready latency and throughput through the real upload service, queue
+//! and worker pool (no HTTP), against `DATABASE_URL` (default: a temp SQLite file).
+//!
+//! ```sh
+//! cargo run --release -p moocard-worker --example e2e_latency -- WORKERS UPLOADS IMAGE
+//! ```
+//! Prints p50/p99 upload-to-ready latency for sequential uploads, the in-process pipeline
+//! time of the same image (so latency minus pipeline = queue overhead), and the drain rate
+//! of a burst (uploads per minute per core).
+
+use std::time::{Duration, Instant};
+
+use moocard::{config::Config, domain::email::Email, App, Migrations};
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i]
+}
+
+async fn wait_ready(app: &App, email: &Email, job: &str) -> anyhow::Result<()> {
+    loop {
+        let rec = app.uploads.status(email).await?;
+        if rec.job_id.as_deref() == Some(job) && rec.state == moocard::domain::avatar::AvatarState::Ready {
+            return Ok(());
+        }
+        anyhow::ensure!(rec.state != moocard::domain::avatar::AvatarState::Failed, "job failed: {:?}", rec.error);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let workers: usize = args.get(1).map_or(Ok(1), |s| s.parse())?;
+    let uploads: usize = args.get(2).map_or(Ok(30), |s| s.parse())?;
+    let image = std::fs::read(args.get(3).map_or("fixtures/images/photo-hubble.jpg", String::as_str))?;
+    let dir = tempfile::tempdir()?;
+    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        config.database.url = url;
+    }
+    config.queue.uploads_per_window = 1_000_000;
+    let config = config.validate()?;
+    let api = App::build(config.clone(), Migrations::Run).await?;
+    let worker = App::build(config, Migrations::Require).await?;
+
+    // Pipeline time alone, same image, same settings.
+    let cfg = moocard_worker::pool::pipeline_config(&worker);
+    let mut pipeline = Vec::new();
+    for _ in 0..10 {
+        let t = Instant::now();
+        moocard_worker::pipeline::process(&image, None, &cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+        pipeline.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    let (stop, mut rx) = tokio::sync::watch::channel(false);
+    let pool = tokio::spawn(async move {
+        moocard_worker::pool::run_pool(&worker, workers, async move {
+            let _ = rx.wait_for(|s| *s).await;
+        })
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // Sequential: one upload at a time, latency from accept to ready.
+    let mut latency = Vec::new();
+    for i in 0..uploads {
+        let email = Email::parse(&format!("seq{i}@bench.test")).map_err(anyhow::Error::msg)?;
+        let t = Instant::now();
+        let accepted = api.uploads.accept(&email, &image, None).await?;
+        wait_ready(&api, &email, &accepted.job).await?;
+        latency.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    // Burst: all at once from distinct owners, time until the last is ready.
+    let burst = uploads * 2;
+    let t = Instant::now();
+    let mut jobs = Vec::new();
+    for i in 0..burst {
+        let email = Email::parse(&format!("burst{i}@bench.test")).map_err(anyhow::Error::msg)?;
+        let accepted = api.uploads.accept(&email, &image, None).await?;
+        jobs.push((email, accepted.job));
+    }
+    for (email, job) in &jobs {
+        wait_ready(&api, email, job).await?;
+    }
+    let drain = t.elapsed().as_secs_f64();
+    let _ = stop.send(true);
+    pool.await??;
+
+    let backend = format!("{:?}", api.pool.backend());
+    let (p50, p99) = (pct(&mut latency.clone(), 0.5), pct(&mut latency, 0.99));
+    let pipe50 = pct(&mut pipeline, 0.5);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    println!(
+        "backend={backend} workers={workers} uploads={uploads} latency_ms p50={p50:.1} p99={p99:.1} \
+         pipeline_ms p50={pipe50:.1} overhead_ms p50={:.1} burst={burst} drain_s={drain:.2} \
+         uploads_per_min={:.0} per_core={:.0}",
+        p50 - pipe50,
+        burst as f64 / drain * 60.0,
+        burst as f64 / drain * 60.0 / cores,
+    );
+    Ok(())
+}
