@@ -123,6 +123,17 @@ pub struct QueueCounts {
     pub killed: u64,
 }
 
+/// How a job ended, in apalis' terms (see [`JobQueue::finish_job`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalStatus {
+    /// Succeeded.
+    Done,
+    /// Failed transiently; fetched again once `run_at` passes.
+    Failed,
+    /// Failed permanently or out of attempts.
+    Killed,
+}
+
 /// The avatar job queue over the shared database pool.
 #[derive(Debug, Clone)]
 pub struct JobQueue {
@@ -217,7 +228,30 @@ impl JobQueue {
     /// (apalis leaves them `Queued` until the reclaim timeout). `skip` lists job ids that
     /// were handed to the worker and may still be starting: those are left alone.
     pub async fn release_queued(&self, worker: &str, skip: &[String]) -> Result<u64, QueueError> {
-        Ok(sql::release_queued(&self.pool, worker, skip).await?)
+        Ok(sql::release_queued(&self.pool, worker, skip, None).await?)
+    }
+
+    /// Puts one job `worker` fetched but could not start back to `Pending`.
+    pub async fn release_job(&self, job_id: &str, worker: &str) -> Result<bool, QueueError> {
+        Ok(sql::release_queued(&self.pool, worker, &[], Some(job_id)).await? > 0)
+    }
+
+    /// Records a job's end when apalis' own ack failed (e.g. a MySQL lock wait timeout),
+    /// so the job does not stay `Running` under a live worker, where no reaper looks.
+    /// Only applies while `worker` still holds the job `Running`; returns whether it did.
+    pub async fn finish_job(
+        &self,
+        job_id: &str,
+        worker: &str,
+        status: FinalStatus,
+        attempts: u32,
+    ) -> Result<bool, QueueError> {
+        let status = match status {
+            FinalStatus::Done => "Done",
+            FinalStatus::Failed => "Failed",
+            FinalStatus::Killed => "Killed",
+        };
+        Ok(sql::finish_running(&self.pool, job_id, worker, status, attempts).await? > 0)
     }
 
     /// Marks a worker as long gone so anything it still holds is reapable at once.

@@ -326,6 +326,51 @@ async fn reaper_redoes_jobs_of_dead_workers() {
     }
 }
 
+/// MySQL only: a lock held past `innodb_lock_wait_timeout` (5 s) makes apalis' ack fail;
+/// the runner records the result itself instead of leaving the job `Running` forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failed_ack_is_repaired() {
+    let Some(db) = mysql_db(test_config()).await else {
+        return; // SQLite has no row locks to provoke this with
+    };
+    let moocard::db::DbPool::MySql(pool) = db.queue.pool().clone() else {
+        unreachable!()
+    };
+    let id = db.queue.enqueue(job(1)).await.expect("enqueue");
+    let calls = Calls::default();
+    let c2 = calls.clone();
+    let handler = move |job: moocard::jobs::ProcessAvatar, ctx: JobContext| {
+        let (calls, pool) = (c2.clone(), pool.clone());
+        async move {
+            record(&calls, &job, &ctx);
+            let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                let mut tx = pool.begin().await.expect("begin");
+                sqlx::query("SELECT id FROM jobs WHERE id = ? FOR UPDATE")
+                    .bind(&ctx.job_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .expect("lock row");
+                let _ = locked_tx.send(());
+                tokio::time::sleep(Duration::from_millis(6500)).await;
+                tx.commit().await.expect("commit");
+            });
+            let _ = locked_rx.await;
+            Ok(())
+        }
+    };
+    let r = start(&db.queue, options("ackfix", 1), handler);
+    wait_until(
+        Duration::from_secs(20),
+        "done despite the failed ack",
+        || async { db.queue.counts().await.expect("counts").done == 1 },
+    )
+    .await;
+    r.stop().await;
+    assert_eq!(job_row(&db.queue, &id.0).await, ("Done".to_owned(), 1));
+    assert_eq!(calls.lock().expect("calls").len(), 1);
+}
+
 struct KillOnDrop(std::process::Child);
 
 impl Drop for KillOnDrop {
