@@ -229,10 +229,12 @@ where
     // The same code for both storages; a macro because apalis' worker bounds are too
     // long to spell out for a generic function.
     macro_rules! drive {
-        ($storage:expr) => {{
+        ($make:expr) => {{
             let control = StreamControl::new();
+            let make = Arc::new($make);
             let backend = Stoppable {
-                inner: $storage,
+                inner: make(),
+                make,
                 control: control.clone(),
                 handed_out: handed_out.clone(),
                 tolerate: queue.config().orphan_after,
@@ -266,10 +268,12 @@ where
     }
     match queue.pool() {
         DbPool::Sqlite(pool) => {
-            drive!(SqliteStorage::new_with_config(pool, &queue.apalis_config()))
+            let (pool, q) = (pool.clone(), queue.clone());
+            drive!(move || SqliteStorage::new_with_config(&pool, &q.apalis_config()))
         }
         DbPool::MySql(pool) => {
-            drive!(MySqlStorage::new_with_config(pool, &queue.apalis_config()))
+            let (pool, q) = (pool.clone(), queue.clone());
+            drive!(move || MySqlStorage::new_with_config(&pool, &q.apalis_config()))
         }
     }
 }

@@ -54,6 +54,9 @@ impl<S> StreamControl<S> {
 /// See the module docs.
 pub(super) struct Stoppable<B: Backend> {
     pub inner: B,
+    /// Builds a fresh storage for reopening: not a clone of `inner`, whose poll strategy
+    /// was drained by the first fetcher (apalis' `MultiStrategy` is shared by clones).
+    pub make: Arc<dyn Fn() -> B + Send + Sync>,
     pub control: Arc<StreamControl<B::Stream>>,
     pub handed_out: HandedOut,
     /// How long heartbeat errors are tolerated.
@@ -62,7 +65,7 @@ pub(super) struct Stoppable<B: Backend> {
 
 impl<B> Backend for Stoppable<B>
 where
-    B: Backend + Clone + Send + 'static,
+    B: Backend + Send + 'static,
     B::Stream: Unpin + Send + 'static,
     B::Beat: Send + 'static,
     B::Error: Display + Send + 'static,
@@ -103,12 +106,12 @@ where
     }
 
     fn poll(self, worker: &WorkerContext) -> Self::Stream {
-        *lock(&self.control.slot) = Some(self.inner.clone().poll(worker));
-        let (backend, worker) = (self.inner, worker.clone());
+        *lock(&self.control.slot) = Some(self.inner.poll(worker));
+        let (make, worker) = (self.make, worker.clone());
         StopStream {
             control: self.control,
             handed_out: self.handed_out,
-            reopen: Box::new(move || backend.clone().poll(&worker)),
+            reopen: Box::new(move || make().poll(&worker)),
             pause: None,
         }
     }
