@@ -123,6 +123,23 @@ pub struct QueueCounts {
     pub killed: u64,
 }
 
+/// Where a job is in its life (apalis' status column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting to be fetched.
+    Pending,
+    /// Fetched by a worker, not started.
+    Queued,
+    /// Being processed.
+    Running,
+    /// Finished successfully.
+    Done,
+    /// Failed transiently; will be retried.
+    Failed,
+    /// Failed for good (permanent error or out of attempts).
+    Killed,
+}
+
 /// How a job ended, in apalis' terms (see [`JobQueue::finish_job`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinalStatus {
@@ -200,6 +217,22 @@ impl JobQueue {
     /// Checks that the database answers and the queue table exists (`__heartbeat__`).
     pub async fn ping(&self) -> Result<(), QueueError> {
         Ok(sql::ping(&self.pool).await?)
+    }
+
+    /// The state of one job, `None` if there is no such job. Lets the domain reconcile an
+    /// upload whose job was killed without its handler recording it (a worker that died on
+    /// the job's last attempt).
+    pub async fn state(&self, id: &JobId) -> Result<Option<JobState>, QueueError> {
+        Ok(sql::status_of(&self.pool, &id.0)
+            .await?
+            .map(|s| match s.as_str() {
+                "Pending" => JobState::Pending,
+                "Queued" => JobState::Queued,
+                "Running" => JobState::Running,
+                "Done" => JobState::Done,
+                "Failed" => JobState::Failed,
+                _ => JobState::Killed,
+            }))
     }
 
     /// Jobs per status, for metrics.

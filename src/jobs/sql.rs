@@ -263,6 +263,14 @@ pub(super) async fn counts(pool: &DbPool, queue: &str) -> Result<QueueCounts, sq
     Ok(c)
 }
 
+pub(super) async fn status_of(pool: &DbPool, id: &str) -> Result<Option<String>, sqlx::Error> {
+    const SQL: &str = "SELECT status FROM jobs WHERE id = ?";
+    match pool {
+        DbPool::Sqlite(p) => sqlx::query_scalar(SQL).bind(id).fetch_optional(p).await,
+        DbPool::MySql(p) => sqlx::query_scalar(SQL).bind(id).fetch_optional(p).await,
+    }
+}
+
 pub(super) async fn ping(pool: &DbPool) -> Result<(), sqlx::Error> {
     const PING: &str = "SELECT COUNT(*) FROM jobs WHERE 1 = 0";
     match pool {

@@ -128,6 +128,10 @@ async fn permanent_errors_are_not_retried() {
         r.stop().await;
         assert_eq!(calls.lock().expect("calls").len(), 1, "{}", db.label());
         assert_eq!(job_row(&db.queue, &id.0).await, ("Killed".to_owned(), 1));
+        assert_eq!(
+            db.queue.state(&id).await.expect("state"),
+            Some(moocard::jobs::JobState::Killed)
+        );
         assert_eq!(db.queue.depth().await.expect("depth"), 0);
     }
 }
