@@ -2,11 +2,11 @@
 //! enqueue-to-start latency of an idle runner, at concurrency 1 and 4.
 //!
 //! ```text
-//! cargo run --release -p moocard-worker --example queue_bench -- sqlite [N]
-//! cargo run --release -p moocard-worker --example queue_bench -- mysql://root@127.0.0.1:3306/test [N]
+//! cargo run --release -p moocard-worker --example queue_bench -- sqlite [N] [BUFFER]
+//! cargo run --release -p moocard-worker --example queue_bench -- mysql://root@127.0.0.1:3306/test [N] [BUFFER]
 //! ```
 //! Each run uses a fresh database (a temp SQLite file, or a `moocard_b_*` MySQL database that
-//! is dropped afterwards) and the default `QueueConfig` (poll 100 ms, buffer 1).
+//! is dropped afterwards) and the default `QueueConfig` (poll 100 ms, buffer 1 unless given).
 
 use std::{
     collections::HashMap,
@@ -32,7 +32,11 @@ fn job(n: usize) -> ProcessAvatar {
     }
 }
 
-async fn fresh_db(target: &str, tag: &str) -> anyhow::Result<(JobQueue, Option<String>)> {
+async fn fresh_db(
+    target: &str,
+    tag: &str,
+    buffer: usize,
+) -> anyhow::Result<(JobQueue, Option<String>)> {
     let (url, drop_db) = if target == "sqlite" {
         let path =
             std::env::temp_dir().join(format!("moocard-bench-{tag}-{}.db", std::process::id()));
@@ -56,7 +60,11 @@ async fn fresh_db(target: &str, tag: &str) -> anyhow::Result<(JobQueue, Option<S
         (format!("{server}/{name}"), Some(name))
     };
     let pool = DbPool::connect(&url, &DbOptions::default()).await?;
-    let queue = JobQueue::new(pool, QueueConfig::default());
+    let cfg = QueueConfig {
+        buffer_size: buffer,
+        ..QueueConfig::default()
+    };
+    let queue = JobQueue::new(pool, cfg);
     queue.migrate().await?;
     Ok((queue, drop_db))
 }
@@ -110,8 +118,8 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn bench(target: &str, n: usize, concurrency: usize) -> anyhow::Result<()> {
-    let (queue, drop_db) = fresh_db(target, &format!("c{concurrency}")).await?;
+async fn bench(target: &str, n: usize, concurrency: usize, buffer: usize) -> anyhow::Result<()> {
+    let (queue, drop_db) = fresh_db(target, &format!("c{concurrency}"), buffer).await?;
     let starts = Starts::default();
 
     // 1. Backlog: enqueue n one at a time, then drain with a fresh runner.
@@ -152,7 +160,7 @@ async fn bench(target: &str, n: usize, concurrency: usize) -> anyhow::Result<()>
         .collect::<anyhow::Result<_>>()?;
     lat.sort();
     println!(
-        "{:<6} concurrency={concurrency} n={n}: enqueue {:>6.0}/s  drain {:>6.0} jobs/s ({:.2} s)  \
+        "{:<6} concurrency={concurrency} buffer={buffer} n={n}: enqueue {:>6.0}/s  drain {:>6.0} jobs/s ({:.2} s)  \
          enqueue->start (idle runner, {m} jobs) p50 {:>5.1} ms  p99 {:>5.1} ms  max {:>5.1} ms",
         if target == "sqlite" { "sqlite" } else { "mysql" },
         enqueue_rate,
@@ -183,8 +191,9 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let target = args.next().unwrap_or_else(|| "sqlite".to_owned());
     let n: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(500);
+    let buffer: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(1);
     for concurrency in [1, 4] {
-        bench(&target, n, concurrency).await?;
+        bench(&target, n, concurrency, buffer).await?;
     }
     Ok(())
 }
