@@ -287,3 +287,32 @@ async fn reaper_redoes_jobs_of_dead_workers() {
         assert_eq!(seen[&job(2).upload_id], [1], "{}", db.label());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrency_limit_is_honoured_and_used() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    for db in databases(test_config()).await {
+        for i in 0..12 {
+            db.queue.enqueue(job(i)).await.expect("enqueue");
+        }
+        let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (n2, m2) = (now.clone(), max.clone());
+        let handler = move |_job, _ctx: JobContext| {
+            let (now, max) = (n2.clone(), m2.clone());
+            async move {
+                let here = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(here, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
+                Ok(())
+            }
+        };
+        let r = start(&db.queue, options("conc", 3), handler);
+        wait_until(Duration::from_secs(15), "all done", || async {
+            db.queue.counts().await.expect("counts").done == 12
+        })
+        .await;
+        r.stop().await;
+        assert_eq!(max.load(Ordering::SeqCst), 3, "{}", db.label());
+    }
+}
