@@ -248,6 +248,7 @@ where
                 .layer(GuardLayer {
                     queue: queue.clone(),
                     worker: name.to_owned(),
+                    handed_out: handed_out.clone(),
                 })
                 .build(service);
             let mut ctx = WorkerContext::new::<()>(name);

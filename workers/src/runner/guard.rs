@@ -23,7 +23,7 @@ use apalis_sql::context::SqlContext;
 use futures::{future::BoxFuture, FutureExt};
 use moocard::jobs::{FinalStatus, JobQueue, ProcessAvatar};
 
-use super::service::{lock, Retryable};
+use super::service::{lock, HandedOut, Retryable};
 
 /// The handler's verdict on one job, handed from the handler service to the guard.
 #[derive(Clone, Default)]
@@ -40,6 +40,7 @@ impl OutcomeSlot {
 pub(super) struct GuardLayer {
     pub queue: JobQueue,
     pub worker: String,
+    pub handed_out: HandedOut,
 }
 
 impl<S> Layer<S> for GuardLayer {
@@ -50,6 +51,7 @@ impl<S> Layer<S> for GuardLayer {
             inner,
             queue: self.queue.clone(),
             worker: self.worker.clone(),
+            handed_out: self.handed_out.clone(),
         }
     }
 }
@@ -59,6 +61,7 @@ pub(super) struct Guard<S> {
     inner: S,
     queue: JobQueue,
     worker: String,
+    handed_out: HandedOut,
 }
 
 impl<S, P, Id> Service<Task<ProcessAvatar, SqlContext<P>, Id>> for Guard<S>
@@ -87,6 +90,7 @@ where
         let attempt = task.parts.attempt.clone();
         let queue = self.queue.clone();
         let worker = self.worker.clone();
+        let handed_out = self.handed_out.clone();
         let fut = self.inner.call(task);
         async move {
             let res = fut.await;
@@ -95,6 +99,10 @@ where
                 return res; // the handler's own verdict, acked by apalis
             }
             let verdict = *lock(&slot.0);
+            if verdict.is_none() {
+                // Never started, so the handler did not take it off the hand-out list.
+                lock(&handed_out).remove(&job_id);
+            }
             let attempts = u32::try_from(attempt.current()).unwrap_or(u32::MAX);
             repair(&queue, &worker, &job_id, verdict, attempts, e).await;
             res
