@@ -63,7 +63,8 @@ pub struct QueueConfig {
     /// How often a worker refreshes `workers.last_seen`.
     pub keep_alive: Duration,
     /// A job whose worker has not been seen for this long is re-enqueued by the reaper.
-    /// Must be comfortably larger than `keep_alive` (a few missed beats).
+    /// Must be comfortably larger than `keep_alive` (a few missed beats): heartbeats are
+    /// stored in whole seconds, so a worker can look up to 1 s older than it is.
     pub orphan_after: Duration,
     /// Jobs fetched per poll. Small, because fetched jobs are locked (`Queued`) to this
     /// worker and another worker cannot take them.

@@ -106,6 +106,7 @@ async fn sigkilled_worker_process_job_is_finished_by_another() {
         })
         .await;
         let took = killed.elapsed();
+        eprintln!("{}: job redone {took:?} after SIGKILL", db.label());
         r.stop().await;
         // orphan_after (2 s) + reap interval (0.5 s) + heartbeat and second rounding.
         assert!(
