@@ -24,8 +24,7 @@ use apalis_sql::{config::Config, context::SqlContext};
 use serde::{Deserialize, Serialize};
 
 use crate::{crop::Crop, db::DbPool};
-
-pub use sql::OrphanScope;
+use sql::OrphanScope;
 
 /// The apalis queue (`jobs.job_type`) avatar jobs are pushed to. Versioned so that a future
 /// incompatible payload can get its own queue while old jobs drain.
@@ -251,7 +250,7 @@ impl JobQueue {
         Ok(sql::requeue_orphans(&self.pool, AVATAR_QUEUE, &scope).await?)
     }
 
-    /// Re-enqueues what one worker left behind (see [`OrphanScope`]); for the runner when a
+    /// Re-enqueues what one named worker left behind, as the reaper would; for the runner when a
     /// worker incarnation died with its in-flight jobs aborted.
     pub async fn requeue_worker_jobs(&self, worker: &str) -> Result<u64, QueueError> {
         let scope = OrphanScope::Worker(worker.to_owned());

@@ -20,7 +20,7 @@ const KILLED: &str = r#"{"Err":"moocard reaper: worker heartbeat lost on the las
 
 /// Which workers' jobs count as orphaned.
 #[derive(Debug, Clone)]
-pub enum OrphanScope {
+pub(super) enum OrphanScope {
     /// Workers whose heartbeat is at least this old.
     StaleFor(Duration),
     /// One named worker that is known to be gone (its in-flight jobs were aborted).
