@@ -24,8 +24,7 @@ use apalis_sql::{config::Config, context::SqlContext};
 use serde::{Deserialize, Serialize};
 
 use crate::{crop::Crop, db::DbPool};
-
-pub use sql::OrphanScope;
+use sql::OrphanScope;
 
 /// The apalis queue (`jobs.job_type`) avatar jobs are pushed to. Versioned so that a future
 /// incompatible payload can get its own queue while old jobs drain.
@@ -63,7 +62,8 @@ pub struct QueueConfig {
     /// How often a worker refreshes `workers.last_seen`.
     pub keep_alive: Duration,
     /// A job whose worker has not been seen for this long is re-enqueued by the reaper.
-    /// Must be comfortably larger than `keep_alive` (a few missed beats).
+    /// Must be comfortably larger than `keep_alive` (a few missed beats): heartbeats are
+    /// stored in whole seconds, so a worker can look up to 1 s older than it is.
     pub orphan_after: Duration,
     /// Jobs fetched per poll. Small, because fetched jobs are locked (`Queued`) to this
     /// worker and another worker cannot take them.
@@ -121,6 +121,34 @@ pub struct QueueCounts {
     pub failed: u64,
     /// Failed permanently or out of attempts: never retried.
     pub killed: u64,
+}
+
+/// Where a job is in its life (apalis' status column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Waiting to be fetched.
+    Pending,
+    /// Fetched by a worker, not started.
+    Queued,
+    /// Being processed.
+    Running,
+    /// Finished successfully.
+    Done,
+    /// Failed transiently; will be retried.
+    Failed,
+    /// Failed for good (permanent error or out of attempts).
+    Killed,
+}
+
+/// How a job ended, in apalis' terms (see [`JobQueue::finish_job`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalStatus {
+    /// Succeeded.
+    Done,
+    /// Failed transiently; fetched again once `run_at` passes.
+    Failed,
+    /// Failed permanently or out of attempts.
+    Killed,
 }
 
 /// The avatar job queue over the shared database pool.
@@ -191,6 +219,22 @@ impl JobQueue {
         Ok(sql::ping(&self.pool).await?)
     }
 
+    /// The state of one job, `None` if there is no such job. Lets the domain reconcile an
+    /// upload whose job was killed without its handler recording it (a worker that died on
+    /// the job's last attempt).
+    pub async fn state(&self, id: &JobId) -> Result<Option<JobState>, QueueError> {
+        Ok(sql::status_of(&self.pool, &id.0)
+            .await?
+            .map(|s| match s.as_str() {
+                "Pending" => JobState::Pending,
+                "Queued" => JobState::Queued,
+                "Running" => JobState::Running,
+                "Done" => JobState::Done,
+                "Failed" => JobState::Failed,
+                _ => JobState::Killed,
+            }))
+    }
+
     /// Jobs per status, for metrics.
     pub async fn counts(&self) -> Result<QueueCounts, QueueError> {
         Ok(sql::counts(&self.pool, AVATAR_QUEUE).await?)
@@ -206,7 +250,7 @@ impl JobQueue {
         Ok(sql::requeue_orphans(&self.pool, AVATAR_QUEUE, &scope).await?)
     }
 
-    /// Re-enqueues what one worker left behind (see [`OrphanScope`]); for the runner when a
+    /// Re-enqueues what one named worker left behind, as the reaper would; for the runner when a
     /// worker incarnation died with its in-flight jobs aborted.
     pub async fn requeue_worker_jobs(&self, worker: &str) -> Result<u64, QueueError> {
         let scope = OrphanScope::Worker(worker.to_owned());
@@ -217,7 +261,30 @@ impl JobQueue {
     /// (apalis leaves them `Queued` until the reclaim timeout). `skip` lists job ids that
     /// were handed to the worker and may still be starting: those are left alone.
     pub async fn release_queued(&self, worker: &str, skip: &[String]) -> Result<u64, QueueError> {
-        Ok(sql::release_queued(&self.pool, worker, skip).await?)
+        Ok(sql::release_queued(&self.pool, worker, skip, None).await?)
+    }
+
+    /// Puts one job `worker` fetched but could not start back to `Pending`.
+    pub async fn release_job(&self, job_id: &str, worker: &str) -> Result<bool, QueueError> {
+        Ok(sql::release_queued(&self.pool, worker, &[], Some(job_id)).await? > 0)
+    }
+
+    /// Records a job's end when apalis' own ack failed (e.g. a MySQL lock wait timeout),
+    /// so the job does not stay `Running` under a live worker, where no reaper looks.
+    /// Only applies while `worker` still holds the job `Running`; returns whether it did.
+    pub async fn finish_job(
+        &self,
+        job_id: &str,
+        worker: &str,
+        status: FinalStatus,
+        attempts: u32,
+    ) -> Result<bool, QueueError> {
+        let status = match status {
+            FinalStatus::Done => "Done",
+            FinalStatus::Failed => "Failed",
+            FinalStatus::Killed => "Killed",
+        };
+        Ok(sql::finish_running(&self.pool, job_id, worker, status, attempts).await? > 0)
     }
 
     /// Marks a worker as long gone so anything it still holds is reapable at once.

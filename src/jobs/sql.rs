@@ -20,7 +20,7 @@ const KILLED: &str = r#"{"Err":"moocard reaper: worker heartbeat lost on the las
 
 /// Which workers' jobs count as orphaned.
 #[derive(Debug, Clone)]
-pub enum OrphanScope {
+pub(super) enum OrphanScope {
     /// Workers whose heartbeat is at least this old.
     StaleFor(Duration),
     /// One named worker that is known to be gone (its in-flight jobs were aborted).
@@ -99,11 +99,13 @@ pub(super) async fn requeue_orphans(
     Ok(moved)
 }
 
-/// Puts `worker`'s `Queued` jobs, except the ids in `skip`, back to `Pending`.
+/// Puts `worker`'s `Queued` jobs back to `Pending`: all but the ids in `skip`, or only
+/// the job `only`.
 pub(super) async fn release_queued(
     pool: &DbPool,
     worker: &str,
     skip: &[String],
+    only: Option<&str>,
 ) -> Result<u64, sqlx::Error> {
     let mut sql = String::from(
         "UPDATE jobs SET status = 'Pending', lock_by = NULL, lock_at = NULL \
@@ -113,10 +115,13 @@ pub(super) async fn release_queued(
         let marks = vec!["?"; skip.len()].join(", ");
         sql.push_str(&format!(" AND id NOT IN ({marks})"));
     }
+    if only.is_some() {
+        sql.push_str(" AND id = ?");
+    }
     macro_rules! run {
         ($pool:expr) => {{
             let mut q = sqlx::query(&sql).bind(worker);
-            for id in skip {
+            for id in skip.iter().map(String::as_str).chain(only) {
                 q = q.bind(id);
             }
             q.execute($pool).await?.rows_affected()
@@ -125,6 +130,43 @@ pub(super) async fn release_queued(
     Ok(match pool {
         DbPool::Sqlite(p) => run!(p),
         DbPool::MySql(p) => run!(p),
+    })
+}
+
+/// Writes a job's final state in place of apalis' ack, if `worker` still runs it.
+pub(super) async fn finish_running(
+    pool: &DbPool,
+    job_id: &str,
+    worker: &str,
+    status: &str,
+    attempts: u32,
+) -> Result<u64, sqlx::Error> {
+    let now = match pool {
+        DbPool::Sqlite(_) => SQLITE_NOW,
+        DbPool::MySql(_) => "NOW()",
+    };
+    let sql = format!(
+        "UPDATE jobs SET status = ?, attempts = ?, done_at = {now} \
+         WHERE id = ? AND lock_by = ? AND status = 'Running'"
+    );
+    let attempts = i64::from(attempts);
+    Ok(match pool {
+        DbPool::Sqlite(p) => sqlx::query(&sql)
+            .bind(status)
+            .bind(attempts)
+            .bind(job_id)
+            .bind(worker)
+            .execute(p)
+            .await?
+            .rows_affected(),
+        DbPool::MySql(p) => sqlx::query(&sql)
+            .bind(status)
+            .bind(attempts)
+            .bind(job_id)
+            .bind(worker)
+            .execute(p)
+            .await?
+            .rows_affected(),
     })
 }
 
@@ -219,6 +261,14 @@ pub(super) async fn counts(pool: &DbPool, queue: &str) -> Result<QueueCounts, sq
         }
     }
     Ok(c)
+}
+
+pub(super) async fn status_of(pool: &DbPool, id: &str) -> Result<Option<String>, sqlx::Error> {
+    const SQL: &str = "SELECT status FROM jobs WHERE id = ?";
+    match pool {
+        DbPool::Sqlite(p) => sqlx::query_scalar(SQL).bind(id).fetch_optional(p).await,
+        DbPool::MySql(p) => sqlx::query_scalar(SQL).bind(id).fetch_optional(p).await,
+    }
 }
 
 pub(super) async fn ping(pool: &DbPool) -> Result<(), sqlx::Error> {

@@ -151,6 +151,9 @@ async fn sqlite_enqueue_depth_counts_and_reaper() {
         .await
         .expect("attempts");
     assert_eq!(q.reap_orphans().await.expect("reap"), 1);
+    assert_eq!(q.state(&a).await.expect("state"), Some(JobState::Killed));
+    assert_eq!(q.state(&b).await.expect("state"), Some(JobState::Pending));
+    assert_eq!(q.state(&JobId("nope".into())).await.expect("state"), None);
     let c = q.counts().await.expect("counts");
     assert_eq!((c.pending, c.killed), (1, 1));
     assert_eq!(q.depth().await.expect("depth"), 1);

@@ -12,6 +12,8 @@
 //! - graceful shutdown that leaves nothing `Queued` (apalis keeps a stopped worker's
 //!   prefetched jobs locked until the reclaim timeout).
 
+mod backend;
+mod guard;
 mod service;
 
 use std::{
@@ -33,7 +35,9 @@ use moocard::{
 };
 use tokio::sync::watch;
 
-use service::{lock, HandlerService, Stoppable};
+use backend::{Stoppable, StreamControl};
+use guard::GuardLayer;
+use service::{lock, HandlerService};
 
 /// How the runner works the queue.
 #[derive(Debug, Clone)]
@@ -225,12 +229,15 @@ where
     // The same code for both storages; a macro because apalis' worker bounds are too
     // long to spell out for a generic function.
     macro_rules! drive {
-        ($storage:expr) => {{
-            let slot = Arc::new(Mutex::new(None));
+        ($make:expr) => {{
+            let control = StreamControl::new();
+            let make = Arc::new($make);
             let backend = Stoppable {
-                inner: $storage,
-                slot: slot.clone(),
+                inner: make(),
+                make,
+                control: control.clone(),
                 handed_out: handed_out.clone(),
+                tolerate: queue.config().orphan_after,
             };
             // The limit is outside apalis' lock/ack layer, so a permit is held until the
             // ack, and the fetch stream is only polled when a slot is free: nothing is
@@ -238,19 +245,36 @@ where
             let worker = WorkerBuilder::new(name)
                 .backend(backend)
                 .layer(ConcurrencyLimitLayer::new(opts.concurrency))
+                .layer(GuardLayer {
+                    queue: queue.clone(),
+                    worker: name.to_owned(),
+                    handed_out: handed_out.clone(),
+                })
                 .build(service);
             let mut ctx = WorkerContext::new::<()>(name);
-            let control = ctx.clone();
+            let worker_ctx = ctx.clone();
             let run = worker.run_with_ctx(&mut ctx);
-            finish(queue, opts, name, run, control, &slot, &handed_out, stop).await
+            finish(
+                queue,
+                opts,
+                name,
+                run,
+                worker_ctx,
+                &control,
+                &handed_out,
+                stop,
+            )
+            .await
         }};
     }
     match queue.pool() {
         DbPool::Sqlite(pool) => {
-            drive!(SqliteStorage::new_with_config(pool, &queue.apalis_config()))
+            let (pool, q) = (pool.clone(), queue.clone());
+            drive!(move || SqliteStorage::new_with_config(&pool, &q.apalis_config()))
         }
         DbPool::MySql(pool) => {
-            drive!(MySqlStorage::new_with_config(pool, &queue.apalis_config()))
+            let (pool, q) = (pool.clone(), queue.clone());
+            drive!(move || MySqlStorage::new_with_config(&pool, &q.apalis_config()))
         }
     }
 }
@@ -262,8 +286,8 @@ async fn finish<S>(
     opts: &RunnerOptions,
     name: &str,
     run: impl Future<Output = Result<(), apalis_core::error::WorkerError>>,
-    control: WorkerContext,
-    slot: &Mutex<Option<S>>,
+    worker_ctx: WorkerContext,
+    control: &StreamControl<S>,
     handed_out: &Mutex<HashSet<String>>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
@@ -278,7 +302,7 @@ async fn finish<S>(
     }
     tracing::info!(worker = %name, "stopping: finishing in-flight jobs");
     // `stop` fails only before apalis has started the worker: wait for that first.
-    while control.stop().is_err() {
+    while worker_ctx.stop().is_err() {
         tokio::select! {
             res = &mut run => return res.context("apalis worker stopped"),
             _ = tokio::time::sleep(Duration::from_millis(10)) => {}
@@ -286,7 +310,7 @@ async fn finish<S>(
     }
     // No more fetching: drop the stream (and any fetch transaction) now, then release what
     // was fetched but not handed to a job, while in-flight jobs finish.
-    drop(lock(slot).take());
+    control.stop();
     let skip: Vec<String> = lock(handed_out).iter().cloned().collect();
     if let Err(e) = queue.release_queued(name, &skip).await {
         tracing::warn!(worker = %name, error = %e, "could not release prefetched jobs");

@@ -4,55 +4,13 @@
 mod queue_support;
 
 use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use moocard::jobs::QueueConfig;
-use moocard_worker::runner::{self, JobContext, JobError};
+use moocard_worker::runner::{JobContext, JobError};
 use queue_support::*;
-
-type Handler = Arc<dyn Fn(&JobContext) -> Result<(), JobError> + Send + Sync>;
-
-/// A recording handler; `decide` picks each call's result (and may sleep or panic).
-fn recording(
-    calls: &Calls,
-    delay: Duration,
-    decide: Handler,
-) -> impl Fn(
-    moocard::jobs::ProcessAvatar,
-    JobContext,
-) -> futures::future::BoxFuture<'static, Result<(), JobError>>
-       + Clone
-       + Send
-       + Sync
-       + 'static {
-    let calls = calls.clone();
-    move |job, ctx| {
-        let calls = calls.clone();
-        let decide = decide.clone();
-        Box::pin(async move {
-            record(&calls, &job, &ctx);
-            tokio::time::sleep(delay).await;
-            decide(&ctx)
-        })
-    }
-}
-
-fn ok() -> Handler {
-    Arc::new(|_| Ok(()))
-}
-
-fn per_upload(calls: &Calls) -> HashMap<String, Vec<u32>> {
-    let mut m: HashMap<String, Vec<u32>> = HashMap::new();
-    for c in calls.lock().expect("calls").iter() {
-        m.entry(c.upload_id.clone())
-            .or_default()
-            .push(c.ctx.attempt);
-    }
-    m
-}
 
 async fn assert_idle(db: &TestDb) {
     let c = db.queue.counts().await.expect("counts");
@@ -170,6 +128,10 @@ async fn permanent_errors_are_not_retried() {
         r.stop().await;
         assert_eq!(calls.lock().expect("calls").len(), 1, "{}", db.label());
         assert_eq!(job_row(&db.queue, &id.0).await, ("Killed".to_owned(), 1));
+        assert_eq!(
+            db.queue.state(&id).await.expect("state"),
+            Some(moocard::jobs::JobState::Killed)
+        );
         assert_eq!(db.queue.depth().await.expect("depth"), 0);
     }
 }
@@ -326,94 +288,31 @@ async fn reaper_redoes_jobs_of_dead_workers() {
     }
 }
 
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkilled_worker_process_job_is_finished_by_another() {
+async fn concurrency_limit_is_honoured_and_used() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     for db in databases(test_config()).await {
-        let id = db.queue.enqueue(job(1)).await.expect("enqueue");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let marker = dir.path().join("started");
-        let mut child = KillOnDrop(
-            std::process::Command::new(std::env::current_exe().expect("test binary"))
-                .args([
-                    "child_worker_process",
-                    "--exact",
-                    "--ignored",
-                    "--nocapture",
-                ])
-                .env("MOOCARD_CHILD_DB_URL", &db.url)
-                .env("MOOCARD_CHILD_MARKER", &marker)
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .expect("spawn child worker"),
-        );
-        wait_until(Duration::from_secs(20), "child started the job", || async {
-            marker.exists()
-        })
-        .await;
-        assert_eq!(job_row(&db.queue, &id.0).await.0, "Running");
-        child.0.kill().expect("SIGKILL"); // Child::kill sends SIGKILL on Unix.
-        child.0.wait().expect("reap child");
-        let killed = Instant::now();
-
-        let calls = Calls::default();
-        let r = start(
-            &db.queue,
-            options("rescuer", 1),
-            recording(&calls, Duration::ZERO, ok()),
-        );
-        wait_until(Duration::from_secs(15), "job redone", || async {
-            db.queue.counts().await.expect("counts").done == 1
-        })
-        .await;
-        let took = killed.elapsed();
-        r.stop().await;
-        // orphan_after (2 s) + reap interval (0.5 s) + heartbeat and second rounding.
-        assert!(
-            took < Duration::from_secs(6),
-            "{}: took {took:?}",
-            db.label()
-        );
-        assert_eq!(per_upload(&calls)[&job(1).upload_id], [2], "{}", db.label());
-        assert_eq!(job_row(&db.queue, &id.0).await, ("Done".to_owned(), 2));
-    }
-}
-
-/// Not a test: the worker process the SIGKILL test starts (and kills).
-#[test]
-#[ignore = "helper process for sigkilled_worker_process_job_is_finished_by_another"]
-fn child_worker_process() {
-    let (Ok(url), Ok(marker)) = (
-        std::env::var("MOOCARD_CHILD_DB_URL"),
-        std::env::var("MOOCARD_CHILD_MARKER"),
-    ) else {
-        return;
-    };
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    rt.block_on(async move {
-        let pool = moocard::db::DbPool::connect(&url, &moocard::db::DbOptions::default())
-            .await
-            .expect("child connect");
-        let queue = moocard::jobs::JobQueue::new(pool, test_config());
-        let marker = Arc::new(Mutex::new(marker));
-        let handler = move |_job, ctx: JobContext| {
-            let marker = marker.lock().expect("marker").clone();
+        for i in 0..12 {
+            db.queue.enqueue(job(i)).await.expect("enqueue");
+        }
+        let (now, max) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (n2, m2) = (now.clone(), max.clone());
+        let handler = move |_job, _ctx: JobContext| {
+            let (now, max) = (n2.clone(), m2.clone());
             async move {
-                std::fs::write(marker, ctx.job_id).expect("marker");
-                tokio::time::sleep(Duration::from_secs(600)).await;
+                let here = now.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(here, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                now.fetch_sub(1, Ordering::SeqCst);
                 Ok(())
             }
         };
-        runner::run(&queue, options("child", 1), handler, std::future::pending())
-            .await
-            .expect("child runner");
-    });
+        let r = start(&db.queue, options("conc", 3), handler);
+        wait_until(Duration::from_secs(15), "all done", || async {
+            db.queue.counts().await.expect("counts").done == 12
+        })
+        .await;
+        r.stop().await;
+        assert_eq!(max.load(Ordering::SeqCst), 3, "{}", db.label());
+    }
 }

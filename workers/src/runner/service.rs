@@ -1,29 +1,25 @@
-//! The two adapters the runner puts around apalis: the handler service (panic boundary,
-//! timeout, durable backoff, metrics) and a backend wrapper whose fetch stream can be
-//! dropped the moment shutdown starts.
+//! The service that runs the user's handler for one apalis task: panic boundary, timeout,
+//! durable backoff, metrics.
 
 use std::{
     collections::HashSet,
     fmt::Display,
     future::Future,
-    pin::Pin,
     sync::{Arc, Mutex, MutexGuard},
     task::{Context, Poll},
     time::{Duration, Instant},
 };
 
 use apalis_core::{
-    backend::Backend,
     error::{AbortError, BoxDynError},
     layers::Service,
     task::Task,
-    worker::context::WorkerContext,
 };
 use apalis_sql::context::SqlContext;
-use futures::{future::BoxFuture, FutureExt, Stream, StreamExt};
-use moocard::jobs::{JobQueue, ProcessAvatar};
+use futures::{future::BoxFuture, FutureExt};
+use moocard::jobs::{FinalStatus, JobQueue, ProcessAvatar};
 
-use super::{JobContext, JobError};
+use super::{guard::OutcomeSlot, JobContext, JobError};
 
 /// Job ids handed to the worker whose handler has not started yet. They may be about to be
 /// locked (`Queued` -> `Running`), so a shutdown must not release them to other workers:
@@ -98,11 +94,18 @@ where
             .unwrap_or_default();
         let attempt = task.parts.attempt.clone();
         let max_attempts = u32::try_from(task.parts.ctx.max_attempts()).unwrap_or(1);
+        let slot = task
+            .parts
+            .data
+            .get::<OutcomeSlot>()
+            .cloned()
+            .unwrap_or_default();
         let args = task.args;
         async move {
             // Read inside the future: apalis bumps the attempt on first poll.
             let attempt = u32::try_from(attempt.current()).unwrap_or(u32::MAX);
-            this.execute(job_id, attempt, max_attempts, args).await
+            this.execute(job_id, attempt, max_attempts, args, slot)
+                .await
         }
         .boxed()
     }
@@ -119,6 +122,7 @@ where
         attempt: u32,
         max_attempts: u32,
         args: ProcessAvatar,
+        slot: OutcomeSlot,
     ) -> Result<(), BoxDynError> {
         lock(&self.handed_out).remove(&job_id);
         metrics::counter!("moocard_jobs_started_total").increment(1);
@@ -156,6 +160,7 @@ where
                 metrics::counter!("moocard_jobs_completed_total", "outcome" => "success")
                     .increment(1);
                 tracing::debug!(job.id = %job_id, attempt, "job done");
+                slot.set(FinalStatus::Done);
                 Ok(())
             }
             Outcome::Permanent(msg) => {
@@ -163,14 +168,17 @@ where
                     .increment(1);
                 tracing::info!(job.id = %job_id, attempt, error = %msg, "job failed permanently");
                 // AbortError makes apalis ack the job `Killed`: never retried.
+                slot.set(FinalStatus::Killed);
                 Err(AbortError::new(msg).into())
             }
             Outcome::Transient(kind, msg) => {
                 metrics::counter!("moocard_jobs_completed_total", "outcome" => kind).increment(1);
                 if attempt >= max_attempts {
                     // apalis acks it `Killed` (attempts exhausted).
+                    slot.set(FinalStatus::Killed);
                     tracing::warn!(job.id = %job_id, attempt, error = %msg, "job out of attempts");
                 } else {
+                    slot.set(FinalStatus::Failed);
                     tracing::info!(job.id = %job_id, attempt, error = %msg, "job will be retried");
                     if let Err(e) = self.queue.schedule_retry(&job_id, attempt).await {
                         // Without the delay the retry simply comes sooner.
@@ -190,75 +198,4 @@ fn panic_text(e: tokio::task::JoinError) -> String {
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".to_owned())
-}
-
-/// An apalis backend whose task stream lives in a slot the runner can empty.
-///
-/// After `stop()`, apalis stops polling the fetch stream but keeps it alive until every
-/// in-flight job is acked. On MySQL a fetch caught mid-transaction then holds its
-/// `FOR UPDATE` gap locks, the acks wait on them and time out, and jobs stay `Running`
-/// (DEPENDENCIES.md pitfall 3). Dropping the stream rolls that transaction back at once.
-pub(super) struct Stoppable<B: Backend> {
-    pub inner: B,
-    pub slot: Arc<Mutex<Option<B::Stream>>>,
-    pub handed_out: HandedOut,
-}
-
-impl<B> Backend for Stoppable<B>
-where
-    B: Backend,
-    B::Stream: Unpin,
-    B::IdType: Display,
-{
-    type Args = B::Args;
-    type IdType = B::IdType;
-    type Context = B::Context;
-    type Error = B::Error;
-    type Stream = StopStream<B::Stream>;
-    type Beat = B::Beat;
-    type Layer = B::Layer;
-
-    fn heartbeat(&self, worker: &WorkerContext) -> Self::Beat {
-        self.inner.heartbeat(worker)
-    }
-
-    fn middleware(&self) -> Self::Layer {
-        self.inner.middleware()
-    }
-
-    fn poll(self, worker: &WorkerContext) -> Self::Stream {
-        *lock(&self.slot) = Some(self.inner.poll(worker));
-        StopStream {
-            slot: self.slot,
-            handed_out: self.handed_out,
-        }
-    }
-}
-
-/// The stream half of [`Stoppable`]: ends once the slot is emptied.
-pub(super) struct StopStream<S> {
-    slot: Arc<Mutex<Option<S>>>,
-    handed_out: HandedOut,
-}
-
-impl<S, T, C, Id, E> Stream for StopStream<S>
-where
-    S: Stream<Item = Result<Option<Task<T, C, Id>>, E>> + Unpin,
-    Id: Display,
-{
-    type Item = S::Item;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let mut slot = lock(&self.slot);
-        let Some(inner) = slot.as_mut() else {
-            return Poll::Ready(None);
-        };
-        let item = inner.poll_next_unpin(cx);
-        if let Poll::Ready(Some(Ok(Some(task)))) = &item {
-            if let Some(id) = &task.parts.task_id {
-                lock(&self.handed_out).insert(id.to_string());
-            }
-        }
-        item
-    }
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::{
+    collections::HashMap,
     future::Future,
     hash::{BuildHasher, Hasher},
     sync::{Arc, Mutex},
@@ -298,4 +299,55 @@ pub async fn give_to_dead_worker(queue: &JobQueue, worker: &str, job_id: &str, s
         DbPool::Sqlite(p) => go!(p),
         DbPool::MySql(p) => go!(p),
     }
+}
+
+pub type Handler = Arc<dyn Fn(&JobContext) -> Result<(), JobError> + Send + Sync>;
+
+/// A recording handler; `decide` picks each call's result (and may sleep or panic).
+pub fn recording(
+    calls: &Calls,
+    delay: Duration,
+    decide: Handler,
+) -> impl Fn(
+    moocard::jobs::ProcessAvatar,
+    JobContext,
+) -> futures::future::BoxFuture<'static, Result<(), JobError>>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    let calls = calls.clone();
+    move |job, ctx| {
+        let calls = calls.clone();
+        let decide = decide.clone();
+        Box::pin(async move {
+            record(&calls, &job, &ctx);
+            tokio::time::sleep(delay).await;
+            decide(&ctx)
+        })
+    }
+}
+
+pub fn ok() -> Handler {
+    Arc::new(|_| Ok(()))
+}
+
+pub fn per_upload(calls: &Calls) -> HashMap<String, Vec<u32>> {
+    let mut m: HashMap<String, Vec<u32>> = HashMap::new();
+    for c in calls.lock().expect("calls").iter() {
+        m.entry(c.upload_id.clone())
+            .or_default()
+            .push(c.ctx.attempt);
+    }
+    m
+}
+
+/// Renames the jobs table (both dialects accept `ALTER TABLE .. RENAME TO ..`).
+pub async fn rename_jobs_table(queue: &JobQueue, from: &str, to: &str) {
+    let sql = format!("ALTER TABLE {from} RENAME TO {to}");
+    match queue.pool() {
+        DbPool::Sqlite(p) => sqlx::query(&sql).execute(p).await.map(drop),
+        DbPool::MySql(p) => sqlx::query(&sql).execute(p).await.map(drop),
+    }
+    .expect("rename jobs table");
 }
