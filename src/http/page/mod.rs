@@ -21,13 +21,15 @@ pub const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; \
 
 const INDEX_HTML: &str = include_str!("index.html");
 const APP_JS: &str = include_str!("app.js");
+const CROP_JS: &str = include_str!("crop.js");
 const APP_CSS: &str = include_str!("app.css");
 
-/// `/`, `/app.js` and `/app.css`, with the page's security headers.
+/// `/`, `/app.js`, `/crop.js` and `/app.css`, with the page's security headers.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(app_js))
+        .route("/crop.js", get(crop_js))
         .route("/app.css", get(app_css))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -59,6 +61,13 @@ async fn app_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         APP_JS,
+    )
+}
+
+async fn crop_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        CROP_JS,
     )
 }
 
