@@ -38,7 +38,6 @@ window.moocardCrop = (() => {
     range.value = String(crop.size);
     const text = `${crop.size} × ${crop.size} pixels from (${crop.x}, ${crop.y})`;
     range.setAttribute('aria-valuetext', `${crop.size} by ${crop.size} pixels`);
-    box.setAttribute('aria-label', `Crop area: ${text}`);
     $('crop-readout').textContent = `Crop: ${text} of ${W} × ${H}.`;
     const canvas = $('crop-preview');
     const ctx = canvas.getContext('2d');
