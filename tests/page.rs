@@ -39,6 +39,7 @@ async fn page_assets_and_openapi() {
         ("/", "text/html", "<script src=\"/app.js\""),
         ("/app.js", "text/javascript", "XMLHttpRequest"),
         ("/crop.js", "text/javascript", "moocardCrop"),
+        ("/check.js", "text/javascript", "max_upload_bytes"),
         ("/app.css", "text/css", ":focus-visible"),
     ] {
         let (parts, body) = get(&router, path).await;

@@ -5,8 +5,6 @@
 
 const $ = (id) => document.getElementById(id);
 const TOKEN_KEY = 'moocard.token';
-// Accepted by content (API.md §Upload rules); the page sniffs magic bytes like the server.
-const FORMATS = { 'image/jpeg': 'JPEG', 'image/png': 'PNG', 'image/gif': 'GIF', 'image/webp': 'WebP' };
 const POLL_MS = 700;
 const POLL_GIVE_UP_MS = 3 * 60 * 1000;
 
@@ -46,12 +44,6 @@ function handle(err) {
     return;
   }
   showError(err);
-}
-
-function fmtBytes(n) {
-  if (n >= 1024 * 1024) return `${+(n / (1024 * 1024)).toFixed(1)} MiB`;
-  if (n >= 1024) return `${+(n / 1024).toFixed(1)} KiB`;
-  return `${n} bytes`;
 }
 
 // ---- API --------------------------------------------------------------------------------
@@ -136,7 +128,7 @@ function signOut() {
 async function loadLimits() {
   if (!state.limits) state.limits = await api('GET', '/v1/limits');
   const l = state.limits;
-  $('limits-help').textContent = `JPEG, PNG, GIF or WebP, up to ${fmtBytes(l.max_upload_bytes)} and ` +
+  $('limits-help').textContent = `JPEG, PNG, GIF or WebP, up to ${window.moocardCheck.fmtBytes(l.max_upload_bytes)} and ` +
     `${l.max_dimension} pixels on each side.`;
   return l;
 }
@@ -198,16 +190,6 @@ async function saveName(value) {
 
 // ---- picking a file ---------------------------------------------------------------------
 
-async function sniff(file) {
-  const b = new Uint8Array(await file.slice(0, 12).arrayBuffer());
-  const ascii = (from, to) => String.fromCharCode(...b.slice(from, to));
-  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return 'image/jpeg';
-  if (b[0] === 0x89 && ascii(1, 4) === 'PNG') return 'image/png';
-  if (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a') return 'image/gif';
-  if (ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'image/webp';
-  return null;
-}
-
 function loadImage(url) {
   return new Promise((resolve, reject) => {
     const img = $('preview');
@@ -221,16 +203,13 @@ async function pick(file) {
   clearError();
   resetPick();
   if (!file) return;
+  const check = window.moocardCheck;
   const limits = await loadLimits();
-  const name = `“${file.name}”`;
-  const type = await sniff(file);
-  if (!type) {
-    const what = file.type ? ` (${file.type})` : '';
-    return showError(`${name}${what} is not a supported picture. Choose a JPEG, PNG, GIF or WebP file.`);
-  }
-  if (file.size > limits.max_upload_bytes) {
-    return showError(`${name} is too large: it is ${fmtBytes(file.size)}, and the largest picture you can ` +
-      `upload is ${fmtBytes(limits.max_upload_bytes)}. Choose a smaller file or shrink it first.`);
+  let type;
+  try {
+    type = await check.file(file, limits);
+  } catch (err) {
+    return showError(err);
   }
   const url = URL.createObjectURL(file);
   state.picked = { file, type, url };
@@ -240,20 +219,20 @@ async function pick(file) {
     img = await loadImage(url);
   } catch {
     resetPick();
-    return showError(`${name} could not be read as a ${FORMATS[type]} picture. It may be damaged.`);
+    return showError(check.damaged(file, type));
   }
   // The browser applies EXIF orientation, so these are the oriented pixels the crop refers to.
   const w = img.naturalWidth;
   const h = img.naturalHeight;
-  const mp = (w * h) / 1e6;
-  if (w > limits.max_dimension || h > limits.max_dimension || mp > limits.max_megapixels) {
+  try {
+    check.pixels(file, w, h, limits);
+  } catch (err) {
     resetPick();
-    return showError(`${name} is too large: it is ${w} × ${h} pixels (${mp.toFixed(1)} megapixels); the limit ` +
-      `is ${limits.max_dimension} pixels on each side and ${limits.max_megapixels} megapixels.`);
+    return showError(err);
   }
   Object.assign(state.picked, { w, h });
   window.moocardCrop.start(w, h);
-  say(`${name} is ready: ${w} × ${h} pixels. Choose the square to show, then upload it.`);
+  say(`“${file.name}” is ready: ${w} × ${h} pixels. Choose the square to show, then upload it.`);
   $('crop-box').focus();
 }
 

@@ -22,14 +22,16 @@ pub const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; \
 const INDEX_HTML: &str = include_str!("index.html");
 const APP_JS: &str = include_str!("app.js");
 const CROP_JS: &str = include_str!("crop.js");
+const CHECK_JS: &str = include_str!("check.js");
 const APP_CSS: &str = include_str!("app.css");
 
-/// `/`, `/app.js`, `/crop.js` and `/app.css`, with the page's security headers.
+/// `/`, `/app.js`, `/check.js`, `/crop.js` and `/app.css`, with the page's security headers.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(app_js))
         .route("/crop.js", get(crop_js))
+        .route("/check.js", get(check_js))
         .route("/app.css", get(app_css))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
@@ -68,6 +70,13 @@ async fn crop_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         CROP_JS,
+    )
+}
+
+async fn check_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        CHECK_JS,
     )
 }
 
