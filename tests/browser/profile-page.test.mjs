@@ -83,6 +83,8 @@ try {
     await alert.waitFor();
     check(/not accepted/.test(await alert.textContent()), `alert: ${await alert.textContent()}`);
     check(await page.locator('#app').isHidden(), 'signed in with a forged token');
+    await fs.mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, 'profile-page-signin.png') });
   });
 
   await step('sign in with the dev token', async () => {

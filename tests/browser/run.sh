@@ -27,7 +27,9 @@ if [[ ! -x "$chromium" ]]; then
   sudo=""
   [[ "$(id -u)" -eq 0 ]] || sudo="sudo"
   $sudo apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends chromium
+  # Fonts are only recommended by the package, but screenshots need them.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+    chromium fonts-liberation fonts-dejavu-core
 fi
 "$chromium" --version >&2
 
@@ -76,14 +78,15 @@ token="$("$bin" token "$email" 2>"$tmp/token.log")" || { cat "$tmp/token.log" >&
 log "starting moocard serve on $base"
 "$bin" serve >"$tmp/server.log" 2>&1 &
 server_pid=$!
+probe() { node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' "$base/__lbheartbeat__"; }
 for _ in $(seq 1 100); do
-  if curl -fsS "$base/__lbheartbeat__" >/dev/null 2>&1; then break; fi
+  if probe; then break; fi
   if ! kill -0 "$server_pid" 2>/dev/null; then
     log "server exited early"; cat "$tmp/server.log" >&2; exit 1
   fi
   sleep 0.1
 done
-curl -fsS "$base/__lbheartbeat__" >/dev/null || { log "server did not come up"; cat "$tmp/server.log" >&2; exit 1; }
+probe || { log "server did not come up"; cat "$tmp/server.log" >&2; exit 1; }
 
 log "running the Playwright script"
 status=0
