@@ -8,9 +8,11 @@ use crate::{
     config::Config,
     db::{DbOptions, DbPool},
     http::AppState,
+    jobs::{JobQueue, QueueConfig},
     keys,
     profiles::Profiles,
     store,
+    uploads::Uploads,
 };
 
 /// Everything a process needs, built once at start-up.
@@ -25,6 +27,10 @@ pub struct App {
     pub verifier: Arc<Verifier>,
     /// The local signer in dev mode.
     pub dev: Option<DevSigner>,
+    /// The job queue over the same database.
+    pub queue: JobQueue,
+    /// Upload intake.
+    pub uploads: Uploads,
 }
 
 /// Whether start-up may migrate the schema.
@@ -39,6 +45,8 @@ pub enum Migrations {
 impl App {
     /// Connects, migrates or checks the schema, loads keys and checks they open the data.
     pub async fn build(config: Config, migrations: Migrations) -> anyhow::Result<Self> {
+        // Install the recorder first: metrics recorded before it exists are lost.
+        crate::telemetry::metrics_handle();
         let opts = DbOptions {
             max_connections: config.database.max_connections,
             acquire_timeout: std::time::Duration::from_secs(config.database.acquire_timeout_secs),
@@ -47,11 +55,18 @@ impl App {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
         let store = store::for_pool(&pool);
+        let queue = JobQueue::new(pool.clone(), queue_config(&config));
         match migrations {
-            Migrations::Run => store
-                .migrate()
-                .await
-                .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?,
+            Migrations::Run => {
+                store
+                    .migrate()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("migrations failed: {e}"))?;
+                queue
+                    .migrate()
+                    .await
+                    .map_err(|e| anyhow::anyhow!("queue migrations failed: {e}"))?;
+            }
             Migrations::Require => store.check_schema().await.map_err(|e| {
                 anyhow::anyhow!(
                     "the database schema is behind this build ({e}); run `moocard migrate` first"
@@ -91,12 +106,16 @@ impl App {
             }
             (v, None)
         };
+        let config = Arc::new(config);
+        let uploads = Uploads::new(profiles.clone(), queue.clone(), config.clone());
         Ok(Self {
-            config: Arc::new(config),
+            config,
             pool,
             profiles,
             verifier: Arc::new(verifier),
             dev,
+            queue,
+            uploads,
         })
     }
 
@@ -106,7 +125,17 @@ impl App {
             config: self.config.clone(),
             profiles: self.profiles.clone(),
             verifier: self.verifier.clone(),
+            uploads: self.uploads.clone(),
         }
+    }
+}
+
+/// Queue tuning from the configuration.
+pub fn queue_config(config: &Config) -> QueueConfig {
+    QueueConfig {
+        orphan_after: std::time::Duration::from_secs(config.queue.orphan_after_secs),
+        max_attempts: config.queue.max_attempts,
+        ..QueueConfig::default()
     }
 }
 

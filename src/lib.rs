@@ -14,11 +14,16 @@ pub mod db;
 pub mod domain;
 pub mod error_code;
 pub mod http;
+pub mod jobs;
 pub mod keys;
 pub mod limits;
+pub mod maintenance;
+pub mod probe;
 pub mod profiles;
+pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
+pub mod uploads;
 
 pub use app::{serve, App, Migrations};
 pub use error_code::ErrorCode;

@@ -192,6 +192,42 @@ impl Profiles {
         Err(ProfileError::Busy)
     }
 
+    /// Compare-and-set loop on the avatar record that also switches which images are live,
+    /// in one transaction (`ProfileStore::commit_avatar`). `f` sees the current record
+    /// and returns the next one plus the generation to make live, or `None` to stop.
+    pub async fn commit_avatar<F>(
+        &self,
+        owner: &OwnerKey,
+        mut f: F,
+    ) -> Result<Option<AvatarRecord>, ProfileError>
+    where
+        F: FnMut(AvatarRecord) -> Option<(AvatarRecord, Option<i64>)>,
+    {
+        for _ in 0..CAS_RETRIES {
+            let Some((current, version)) =
+                self.read::<AvatarRecord>(owner, RecordKey::Avatar).await?
+            else {
+                return Ok(None);
+            };
+            let Some((next, live)) = f(current) else {
+                return Ok(None);
+            };
+            let plain =
+                serde_json::to_vec(&next).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
+            let sealed = self.ring.seal(&plain, &aad(owner, RecordKey::Avatar));
+            match self
+                .store
+                .commit_avatar(owner, &sealed, version, live, now_ms())
+                .await
+            {
+                Ok(()) => return Ok(Some(next)),
+                Err(StoreError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ProfileError::Busy)
+    }
+
     /// The profile of an email (an email with no records has an empty profile).
     pub async fn get(&self, email: &Email) -> Result<ProfileView, ProfileError> {
         let owner = self.owner(email);

@@ -37,15 +37,19 @@ pub enum ApiError {
     /// 422.
     #[error("{0}")]
     ImageTooLarge(String),
-    /// 429 with seconds to wait.
-    #[error("too many uploads; try again in {0} seconds")]
-    RateLimited(u64),
+    /// 429 with seconds to wait and a message stating the limit.
+    #[error("{1}")]
+    RateLimited(u64, String),
     /// 503.
     #[error("{0}")]
     Unavailable(String),
     /// 500; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 500: a stored value failed authentication (tampered row or wrong key). Said
+    /// plainly instead of returning garbage; the detail is logged.
+    #[error("stored data failed its integrity check: {0}")]
+    Integrity(String),
 }
 
 #[derive(Serialize)]
@@ -71,9 +75,9 @@ impl ApiError {
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::ImageTooLarge(_) => ErrorCode::ImageTooLarge,
-            Self::RateLimited(_) => ErrorCode::RateLimited,
+            Self::RateLimited(..) => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
-            Self::Internal(_) => ErrorCode::Internal,
+            Self::Internal(_) | Self::Integrity(_) => ErrorCode::Internal,
         }
     }
 
@@ -89,9 +93,9 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::ImageTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -101,6 +105,11 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let message = match &self {
             Self::Internal(_) => "internal server error".to_owned(),
+            Self::Integrity(_) => {
+                "stored data for this profile failed its integrity check (tampered, or the wrong \
+                                   encryption key is configured); nothing was returned"
+                    .to_owned()
+            }
             other => other.to_string(),
         };
         let mut res = (
@@ -117,7 +126,7 @@ impl IntoResponse for ApiError {
             Self::Auth(e) if !e.is_forbidden() => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::RateLimited(secs) => {
+            Self::RateLimited(secs, _) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
             }
             _ => {}
@@ -149,6 +158,7 @@ impl From<ProfileError> for ApiError {
             ProfileError::Store(s) => s.into(),
             ProfileError::Invalid(m) => Self::InvalidValue(m),
             ProfileError::Busy => Self::Unavailable(e.to_string()),
+            ProfileError::Crypto(c) => Self::Integrity(c.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -21,7 +21,8 @@ use serde::Serialize;
 use tower_http::{catch_panic::CatchPanicLayer, set_header::SetResponseHeaderLayer};
 
 use crate::{
-    auth::Verifier, config::Config, domain::email::Email, profiles::Profiles, telemetry, ErrorCode,
+    auth::Verifier, config::Config, domain::email::Email, profiles::Profiles, telemetry,
+    uploads::Uploads, ErrorCode,
 };
 use error::ApiError;
 
@@ -43,20 +44,33 @@ pub struct AppState {
     pub profiles: Profiles,
     /// Token verification.
     pub verifier: Arc<Verifier>,
+    /// Upload intake and the job queue.
+    pub uploads: Uploads,
 }
 
 impl AppState {
     /// Checks the job queue for `__heartbeat__`.
     pub async fn queue_ping(&self) -> Result<(), String> {
-        self.profiles
-            .store()
-            .ping()
-            .await
-            .map_err(|e| e.to_string())
+        self.uploads.queue().ping().await.map_err(|e| e.to_string())
     }
 
     /// Refreshes gauges (queue depth) before `/metrics` renders.
-    pub async fn refresh_gauges(&self) {}
+    pub async fn refresh_gauges(&self) {
+        if let Ok(c) = self.uploads.queue().counts().await {
+            metrics::gauge!("moocard_queue_depth").set((c.pending + c.queued + c.running) as f64);
+            let states = [
+                ("pending", c.pending),
+                ("queued", c.queued),
+                ("running", c.running),
+                ("done", c.done),
+                ("failed", c.failed),
+                ("killed", c.killed),
+            ];
+            for (state, n) in states {
+                metrics::gauge!("moocard_queue_jobs", "state" => state).set(n as f64);
+            }
+        }
+    }
 
     /// Drops cached public answers for an email after its avatar or profile changed.
     pub fn on_avatar_changed(&self, _email: &Email) {}
@@ -72,6 +86,12 @@ pub fn router(state: AppState) -> Router {
             get(routes::profiles::get_profile)
                 .patch(routes::profiles::patch_profile)
                 .delete(routes::profiles::delete_profile),
+        )
+        .route(
+            "/v1/profiles/{email}/avatar",
+            get(routes::uploads::get_avatar_status)
+                .put(routes::uploads::put_avatar)
+                .delete(routes::uploads::delete_avatar),
         )
         .route("/v1/limits", get(routes::limits::get_limits))
         .route("/__lbheartbeat__", get(routes::ops::lbheartbeat))

@@ -1,1 +1,7 @@
 //! moocard image pipeline and job runner.
+#![forbid(unsafe_code)]
+
+pub mod handler;
+pub mod pipeline;
+pub mod pool;
+pub mod runner;

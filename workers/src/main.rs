@@ -31,6 +31,22 @@ enum Command {
         /// Don't run migrations at start-up; refuse to start if the schema is behind.
         #[arg(long)]
         no_migrate: bool,
+        /// Embedded worker slots (0 = API only). Default: queue.embedded_workers, else cores.
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+    /// Run a worker pool only (scale out: any machine with the database URL).
+    Worker {
+        /// Jobs processed at once. Default: number of cores.
+        #[arg(long)]
+        concurrency: Option<usize>,
+    },
+    /// Make the avatar sizes of one image file: OUTDIR/{512,256,128,64,32}.{jpg|png}.
+    Thumbnail {
+        /// Input image.
+        input: PathBuf,
+        /// Output directory (created).
+        outdir: PathBuf,
     },
     /// Run the database migrations and exit.
     Migrate,
@@ -52,13 +68,31 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Command::Thumbnail { input, outdir }) = &cli.command {
+        // No configuration or database: a pure file-to-files run (benchmarks use it).
+        return moocard_worker::pipeline::cli::thumbnail_cli(input, outdir);
+    }
     let config = Config::load(cli.config.as_deref())?;
     moocard::telemetry::init_logging(config.server.log_format == "json");
-    match cli.command.unwrap_or(Command::Serve {
+    let default = Command::Serve {
         listen: None,
         no_migrate: false,
-    }) {
-        Command::Serve { listen, no_migrate } => serve(config, listen, no_migrate).await,
+        workers: None,
+    };
+    match cli.command.unwrap_or(default) {
+        Command::Serve {
+            listen,
+            no_migrate,
+            workers,
+        } => serve(config, listen, no_migrate, workers).await,
+        Command::Worker { concurrency } => {
+            let app = App::build(config, Migrations::Require).await?;
+            let n = concurrency.unwrap_or_else(cores);
+            moocard_worker::pool::run_pool(&app, n, shutdown_signal()).await?;
+            app.pool.close().await;
+            Ok(())
+        }
+        Command::Thumbnail { .. } => Ok(()),
         Command::Migrate => {
             App::build(config, Migrations::Run).await?;
             println!("migrations are up to date");
@@ -103,10 +137,15 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 async fn serve(
     mut config: Config,
     listen: Option<std::net::SocketAddr>,
     no_migrate: bool,
+    workers: Option<usize>,
 ) -> anyhow::Result<()> {
     if let Some(addr) = listen {
         config.server.listen = addr;
@@ -128,7 +167,27 @@ async fn serve(
         .with_context(|| format!("cannot listen on {}", app.config.server.listen))?;
     tracing::info!(listen = %listener.local_addr()?, database = ?app.pool.backend(), "moocard serving");
     let router = moocard::http::router(app.state());
-    moocard::serve(listener, router, shutdown_signal()).await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let slots = workers
+        .or(app.config.queue.embedded_workers)
+        .unwrap_or_else(cores);
+    let app = std::sync::Arc::new(app);
+    let pool = (slots > 0).then(|| {
+        let app = app.clone();
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move { moocard_worker::pool::run_pool(&app, slots, stop).await })
+    });
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    moocard::serve(listener, router, stopped(stop_rx)).await?;
+    if let Some(pool) = pool {
+        pool.await??;
+    }
     app.pool.close().await;
     tracing::info!("stopped");
     Ok(())

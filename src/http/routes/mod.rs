@@ -3,3 +3,4 @@
 pub mod limits;
 pub mod ops;
 pub mod profiles;
+pub mod uploads;

@@ -1,0 +1,272 @@
+//! The durable avatar job queue: the payload contract shared with the worker and a
+//! [`JobQueue`] that hides apalis and the SQLite-or-MySQL choice from the server.
+//!
+//! Jobs live in apalis' own `jobs`/`workers` tables (apalis-sqlite / apalis-mysql rc.8) so
+//! apalis workers can fetch them. Everything apalis gets wrong for us is fixed here with
+//! SQL of our own against those tables (DEPENDENCIES.md Q1, pitfalls 2-8):
+//! - orphan reclaim never fires on MySQL, so [`JobQueue::reap_orphans`] is ours, for both;
+//! - the MySQL migrations need MySQL 8's collation, so [`JobQueue::migrate`] patches them;
+//! - durable retry backoff, releasing a stopped worker's prefetched jobs, depth and counts.
+//!
+//! Delivery is at least once: a handler may see the same job again after a crash or a
+//! reclaim, so handlers must be idempotent (a stale `generation` is a no-op).
+
+mod migrate;
+mod sql;
+
+use std::time::Duration;
+
+use apalis_core::{
+    backend::poll_strategy::{IntervalStrategy, StrategyBuilder},
+    task::{builder::TaskBuilder, task_id::TaskId},
+};
+use apalis_sql::{config::Config, context::SqlContext};
+use serde::{Deserialize, Serialize};
+
+use crate::{crop::Crop, db::DbPool};
+
+pub use sql::OrphanScope;
+
+/// The apalis queue (`jobs.job_type`) avatar jobs are pushed to. Versioned so that a future
+/// incompatible payload can get its own queue while old jobs drain.
+pub const AVATAR_QUEUE: &str = "moocard.avatar.v1";
+
+/// Process one uploaded avatar. Job rows are plaintext JSON, so this never carries an email or
+/// image bytes: only opaque ids; the worker reads the staged upload by `upload_id`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ProcessAvatar {
+    /// Opaque hex id of the staged upload.
+    pub upload_id: String,
+    /// Opaque hex owner key (never an email or an email hash).
+    pub owner: String,
+    /// Avatar generation this upload produces; an older generation than the owner's current
+    /// one makes the job a no-op (idempotency under at-least-once delivery).
+    pub generation: i64,
+    /// Optional crop rectangle in oriented source pixels.
+    #[serde(default)]
+    pub crop: Option<Crop>,
+}
+
+/// The id of an enqueued job (a ULID string, `jobs.id`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct JobId(pub String);
+
+impl std::fmt::Display for JobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Queue tuning shared by the server (enqueue side) and the workers.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// How often a worker refreshes `workers.last_seen`.
+    pub keep_alive: Duration,
+    /// A job whose worker has not been seen for this long is re-enqueued by the reaper.
+    /// Must be comfortably larger than `keep_alive` (a few missed beats).
+    pub orphan_after: Duration,
+    /// Jobs fetched per poll. Small, because fetched jobs are locked (`Queued`) to this
+    /// worker and another worker cannot take them.
+    pub buffer_size: usize,
+    /// How often an idle worker polls; bounds upload-to-start latency.
+    pub poll_interval: Duration,
+    /// Attempts before a job that keeps failing transiently is killed.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt (durable: stored in `jobs.run_at`).
+    pub retry_base: Duration,
+    /// Upper bound of the retry delay.
+    pub retry_max: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            keep_alive: Duration::from_secs(5),
+            orphan_after: Duration::from_secs(30),
+            buffer_size: 1,
+            poll_interval: Duration::from_millis(100),
+            max_attempts: 5,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Errors of the queue layer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The database did not answer or rejected a statement.
+    #[error("queue database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying apalis' schema failed.
+    #[error("queue migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The payload could not be serialized.
+    #[error("job payload could not be encoded: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Number of jobs of the queue per apalis status, for metrics and the heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    /// Waiting to be fetched.
+    pub pending: u64,
+    /// Fetched into a worker's buffer, not started yet.
+    pub queued: u64,
+    /// Being processed.
+    pub running: u64,
+    /// Finished successfully.
+    pub done: u64,
+    /// Failed transiently, waiting for a retry (`run_at`).
+    pub failed: u64,
+    /// Failed permanently or out of attempts: never retried.
+    pub killed: u64,
+}
+
+/// The avatar job queue over the shared database pool.
+#[derive(Debug, Clone)]
+pub struct JobQueue {
+    pool: DbPool,
+    cfg: QueueConfig,
+}
+
+impl JobQueue {
+    /// Wraps `pool`; no I/O happens until a method is called.
+    pub fn new(pool: DbPool, cfg: QueueConfig) -> Self {
+        Self { pool, cfg }
+    }
+
+    /// The pool the queue lives in.
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// The queue tuning.
+    pub fn config(&self) -> &QueueConfig {
+        &self.cfg
+    }
+
+    /// Creates or upgrades apalis' tables. Idempotent, safe to run concurrently (sqlx takes
+    /// a migration lock), and tolerant of the app's own rows in the shared `_sqlx_migrations`.
+    pub async fn migrate(&self) -> Result<(), QueueError> {
+        migrate::run(&self.pool).await
+    }
+
+    /// Pushes one avatar job and returns its id.
+    pub async fn enqueue(&self, job: ProcessAvatar) -> Result<JobId, QueueError> {
+        let bytes = serde_json::to_vec(&job)?;
+        let id = ulid::Ulid::new();
+        let max_attempts = i32::try_from(self.cfg.max_attempts).unwrap_or(i32::MAX);
+        // Same row format apalis' own sink writes (JSON bytes, its metadata column).
+        match &self.pool {
+            DbPool::Sqlite(pool) => {
+                let task = TaskBuilder::new(bytes)
+                    .with_task_id(TaskId::new(id))
+                    .with_ctx(SqlContext::new().with_max_attempts(max_attempts))
+                    .build();
+                apalis_sqlite::sink::push_tasks(pool.clone(), self.apalis_config(), vec![task])
+                    .await
+                    .map_err(unshare)?;
+            }
+            DbPool::MySql(pool) => {
+                let task = TaskBuilder::new(bytes)
+                    .with_task_id(TaskId::new(id))
+                    .with_ctx(SqlContext::new().with_max_attempts(max_attempts))
+                    .build();
+                apalis_mysql::sink::push_tasks(pool.clone(), self.apalis_config(), vec![task])
+                    .await
+                    .map_err(unshare)?;
+            }
+        }
+        Ok(JobId(id.to_string()))
+    }
+
+    /// Jobs not finished yet: pending, queued, running, and failed ones awaiting a retry.
+    pub async fn depth(&self) -> Result<u64, QueueError> {
+        Ok(sql::depth(&self.pool, AVATAR_QUEUE).await?)
+    }
+
+    /// Checks that the database answers and the queue table exists (`__heartbeat__`).
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        Ok(sql::ping(&self.pool).await?)
+    }
+
+    /// Jobs per status, for metrics.
+    pub async fn counts(&self) -> Result<QueueCounts, QueueError> {
+        Ok(sql::counts(&self.pool, AVATAR_QUEUE).await?)
+    }
+
+    /// Our orphan reaper: jobs `Running`/`Queued` under a worker whose heartbeat is older
+    /// than `orphan_after` go back to `Pending` (a `Running` one with `attempts + 1`, or
+    /// `Killed` when that exhausts its attempts, so a job that crashes its worker cannot
+    /// loop forever). Returns the number of jobs moved. Needed because apalis-mysql rc.8's
+    /// reclaim compares a TIMESTAMP numerically and never fires (DEPENDENCIES.md pitfall 2).
+    pub async fn reap_orphans(&self) -> Result<u64, QueueError> {
+        let scope = OrphanScope::StaleFor(self.cfg.orphan_after);
+        Ok(sql::requeue_orphans(&self.pool, AVATAR_QUEUE, &scope).await?)
+    }
+
+    /// Re-enqueues what one worker left behind (see [`OrphanScope`]); for the runner when a
+    /// worker incarnation died with its in-flight jobs aborted.
+    pub async fn requeue_worker_jobs(&self, worker: &str) -> Result<u64, QueueError> {
+        let scope = OrphanScope::Worker(worker.to_owned());
+        Ok(sql::requeue_orphans(&self.pool, AVATAR_QUEUE, &scope).await?)
+    }
+
+    /// Puts jobs that `worker` fetched but never started back to `Pending` right away
+    /// (apalis leaves them `Queued` until the reclaim timeout). `skip` lists job ids that
+    /// were handed to the worker and may still be starting: those are left alone.
+    pub async fn release_queued(&self, worker: &str, skip: &[String]) -> Result<u64, QueueError> {
+        Ok(sql::release_queued(&self.pool, worker, skip).await?)
+    }
+
+    /// Marks a worker as long gone so anything it still holds is reapable at once.
+    pub async fn retire_worker(&self, worker: &str) -> Result<(), QueueError> {
+        Ok(sql::retire_worker(&self.pool, worker).await?)
+    }
+
+    /// Delays the next attempt of a job that failed transiently: exponential backoff from
+    /// `retry_base`, capped at `retry_max`. Written to `jobs.run_at`, which apalis' fetch
+    /// honours, so the backoff survives restarts and does not hold a worker slot.
+    pub async fn schedule_retry(&self, job_id: &str, attempt: u32) -> Result<(), QueueError> {
+        let delay = retry_delay(&self.cfg, attempt);
+        Ok(sql::set_run_at_in(&self.pool, job_id, delay).await?)
+    }
+
+    /// apalis storage configuration for a worker of this queue. Built fresh on every call:
+    /// apalis' `MultiStrategy` drains its strategies when a fetcher starts, so a config must
+    /// not be shared between two workers.
+    pub fn apalis_config(&self) -> Config {
+        // A plain interval: apalis' default interval-with-backoff never sees its fetch
+        // count updated (rc.8 fetchers don't set `prev_count`) and so backs off to 60 s
+        // even under load, which would make upload-to-ready latency a minute.
+        let strategy = StrategyBuilder::new()
+            .apply(IntervalStrategy::new(self.cfg.poll_interval))
+            .build();
+        // apalis' own reclaim (SQLite only; broken on MySQL) stays as a backstop behind ours.
+        Config::new(AVATAR_QUEUE)
+            .with_poll_interval(strategy)
+            .set_buffer_size(self.cfg.buffer_size.max(1))
+            .set_keep_alive(self.cfg.keep_alive)
+            .set_reenqueue_orphaned_after(self.cfg.orphan_after * 2)
+    }
+}
+
+/// Backoff before attempt `attempt + 1`, after `attempt` (1-based) failed.
+pub fn retry_delay(cfg: &QueueConfig, attempt: u32) -> Duration {
+    let exp = attempt.saturating_sub(1).min(20);
+    cfg.retry_base
+        .saturating_mul(1u32 << exp)
+        .min(cfg.retry_max)
+}
+
+fn unshare(e: std::sync::Arc<sqlx::Error>) -> QueueError {
+    // apalis shares the flush error behind an Arc; keep the message when it is still shared.
+    match std::sync::Arc::try_unwrap(e) {
+        Ok(e) => QueueError::Database(e),
+        Err(e) => QueueError::Database(sqlx::Error::Protocol(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

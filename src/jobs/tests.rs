@@ -1,0 +1,157 @@
+//! Unit tests of the queue contract on a real SQLite file (MySQL runs in workers/tests).
+
+use std::time::Duration;
+
+use super::*;
+use crate::db::DbOptions;
+
+fn job(n: i64) -> ProcessAvatar {
+    ProcessAvatar {
+        upload_id: format!("{n:032x}"),
+        owner: "ab".repeat(20),
+        generation: n,
+        crop: None,
+    }
+}
+
+async fn sqlite_queue(dir: &tempfile::TempDir) -> JobQueue {
+    let url = format!("sqlite://{}", dir.path().join("q.db").display());
+    let pool = DbPool::connect(&url, &DbOptions::default())
+        .await
+        .expect("connect sqlite");
+    JobQueue::new(pool, QueueConfig::default())
+}
+
+#[test]
+fn payload_is_stable_json_and_crop_is_optional() {
+    let j = job(7);
+    let json = serde_json::to_value(&j).expect("encode");
+    assert_eq!(
+        json,
+        serde_json::json!({"upload_id": format!("{:032x}", 7), "owner": "ab".repeat(20),
+                           "generation": 7, "crop": null})
+    );
+    // Old producers that did not send `crop` still decode.
+    let old: ProcessAvatar =
+        serde_json::from_str(r#"{"upload_id":"aa","owner":"bb","generation":1}"#).expect("decode");
+    assert_eq!(old.crop, None);
+}
+
+#[test]
+fn retry_delay_doubles_and_caps() {
+    let cfg = QueueConfig {
+        retry_base: Duration::from_secs(2),
+        retry_max: Duration::from_secs(10),
+        ..QueueConfig::default()
+    };
+    assert_eq!(retry_delay(&cfg, 1), Duration::from_secs(2));
+    assert_eq!(retry_delay(&cfg, 2), Duration::from_secs(4));
+    assert_eq!(retry_delay(&cfg, 3), Duration::from_secs(8));
+    assert_eq!(retry_delay(&cfg, 4), Duration::from_secs(10));
+    assert_eq!(retry_delay(&cfg, 400), Duration::from_secs(10));
+}
+
+#[test]
+fn mysql_migrations_are_mariadb_compatible_with_original_checksums() {
+    let stock = apalis_mysql::MySqlStorage::migrations();
+    let patched = migrate::patched_mysql_migrator();
+    assert_eq!(stock.migrations.len(), patched.migrations.len());
+    assert!(stock
+        .migrations
+        .iter()
+        .any(|m| m.sql.contains("utf8mb4_0900_ai_ci")));
+    for (a, b) in stock.migrations.iter().zip(patched.migrations.iter()) {
+        assert!(!b.sql.contains("utf8mb4_0900_ai_ci"), "{}", b.description);
+        assert_eq!(a.checksum, b.checksum);
+        assert_eq!(a.version, b.version);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_enqueue_depth_counts_and_reaper() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = sqlite_queue(&dir).await;
+    q.migrate().await.expect("migrate");
+    q.migrate().await.expect("migrate is idempotent");
+    q.ping().await.expect("ping");
+
+    let a = q.enqueue(job(1)).await.expect("enqueue");
+    let b = q.enqueue(job(2)).await.expect("enqueue");
+    assert_ne!(a, b);
+    assert_eq!(a.0.len(), 26, "ULID");
+    assert_eq!(q.depth().await.expect("depth"), 2);
+    let DbPool::Sqlite(pool) = q.pool() else {
+        unreachable!()
+    };
+    let payload: Vec<u8> = sqlx::query_scalar("SELECT job FROM jobs WHERE id = ?")
+        .bind(&a.0)
+        .fetch_one(pool)
+        .await
+        .expect("row");
+    assert_eq!(
+        serde_json::from_slice::<ProcessAvatar>(&payload).expect("json"),
+        job(1)
+    );
+
+    // A dead worker (heartbeat an hour old) holds `a` Running and `b` Queued.
+    sqlx::query(
+        "INSERT INTO workers (id, worker_type, storage_name, layers, last_seen) \
+         VALUES ('dead', ?, 'SqliteStorage', '', strftime('%s','now') - 3600)",
+    )
+    .bind(AVATAR_QUEUE)
+    .execute(pool)
+    .await
+    .expect("worker");
+    for (id, status) in [(&a.0, "Running"), (&b.0, "Queued")] {
+        sqlx::query("UPDATE jobs SET status = ?, lock_by = 'dead' WHERE id = ?")
+            .bind(status)
+            .bind(id)
+            .execute(pool)
+            .await
+            .expect("lock");
+    }
+    let c = q.counts().await.expect("counts");
+    assert_eq!((c.pending, c.queued, c.running), (0, 1, 1));
+
+    assert_eq!(q.reap_orphans().await.expect("reap"), 2);
+    let rows: Vec<(String, String, i64, Option<String>)> =
+        sqlx::query_as("SELECT id, status, attempts, lock_by FROM jobs ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .expect("rows");
+    for (id, status, attempts, lock_by) in rows {
+        assert_eq!(status, "Pending");
+        assert_eq!(lock_by, None);
+        // Only the job that was running used up an attempt.
+        assert_eq!(attempts, i64::from(id == a.0), "{id}");
+    }
+    assert_eq!(q.reap_orphans().await.expect("reap again"), 0);
+
+    // A live worker's jobs are left alone.
+    sqlx::query(
+        "INSERT INTO workers (id, worker_type, storage_name, layers, last_seen) \
+         VALUES ('live', ?, 'SqliteStorage', '', strftime('%s','now'))",
+    )
+    .bind(AVATAR_QUEUE)
+    .execute(pool)
+    .await
+    .expect("worker");
+    sqlx::query("UPDATE jobs SET status = 'Running', lock_by = 'live' WHERE id = ?")
+        .bind(&a.0)
+        .execute(pool)
+        .await
+        .expect("lock");
+    assert_eq!(q.reap_orphans().await.expect("reap live"), 0);
+
+    // The last attempt lost to a dead worker kills the job instead of looping forever.
+    q.retire_worker("live").await.expect("retire");
+    sqlx::query("UPDATE jobs SET attempts = max_attempts - 1 WHERE id = ?")
+        .bind(&a.0)
+        .execute(pool)
+        .await
+        .expect("attempts");
+    assert_eq!(q.reap_orphans().await.expect("reap"), 1);
+    let c = q.counts().await.expect("counts");
+    assert_eq!((c.pending, c.killed), (1, 1));
+    assert_eq!(q.depth().await.expect("depth"), 1);
+}

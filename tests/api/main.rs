@@ -1,0 +1,10 @@
+//! API tests through the real router over a real database (SQLite, or MySQL when
+//! `MOOCARD_TEST_MYSQL_URL` is set).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod auth;
+mod encryption;
+mod ops;
+mod profiles;

@@ -1,0 +1,303 @@
+//! The avatar job: staged original -> pipeline -> variants live, idempotently.
+//!
+//! Delivery is at least once (retries, reclaimed orphans), so every step tolerates being
+//! run again: a job for an older generation than the record's is a no-op, images are
+//! keyed by content so rewriting them changes nothing, and the switch to the new set is
+//! one compare-and-set transaction on the avatar record.
+
+use std::sync::Arc;
+
+use moocard::{
+    domain::{
+        avatar::{AvatarError, AvatarRecord, AvatarState, LiveAvatar, VariantRef},
+        ids::OwnerKey,
+        record::RecordKey,
+    },
+    jobs::ProcessAvatar,
+    profiles::{now_ms, now_rfc3339, upload_aad, ProfileError, Profiles},
+    store::NewImage,
+    ErrorCode,
+};
+use sha2::{Digest as _, Sha256};
+
+use crate::{
+    pipeline::{process, PipelineConfig, PipelineError},
+    runner::{JobContext, JobError},
+};
+
+/// Processes avatar jobs.
+#[derive(Clone)]
+pub struct AvatarHandler {
+    profiles: Profiles,
+    pipeline: Arc<PipelineConfig>,
+}
+
+fn transient(e: ProfileError) -> JobError {
+    JobError::Transient(e.to_string())
+}
+
+/// What the record says about a job.
+enum Standing {
+    /// The job's generation is current: work on it.
+    Current(AvatarRecord),
+    /// A newer upload or a delete superseded it.
+    Stale,
+    /// The record does not show this generation yet (enqueued before the record write
+    /// became visible): retry shortly.
+    Ahead,
+}
+
+impl AvatarHandler {
+    /// Builds a handler.
+    pub fn new(profiles: Profiles, pipeline: PipelineConfig) -> Self {
+        Self {
+            profiles,
+            pipeline: Arc::new(pipeline),
+        }
+    }
+
+    /// Runs one job.
+    pub async fn handle(&self, job: ProcessAvatar, ctx: JobContext) -> Result<(), JobError> {
+        let owner = OwnerKey::from_hex(&job.owner)
+            .ok_or_else(|| JobError::Permanent("job payload has a malformed owner key".into()))?;
+        let record = match self.standing(&owner, job.generation).await? {
+            Standing::Current(r) => r,
+            Standing::Stale => {
+                tracing::info!(job.id = %ctx.job_id, "superseded upload: nothing to do");
+                let _ = self.profiles.store().delete_upload(&job.upload_id).await;
+                return Ok(());
+            }
+            Standing::Ahead => {
+                return Err(JobError::Transient("avatar record not yet visible".into()))
+            }
+        };
+        if record.state == AvatarState::Ready || record.state == AvatarState::Failed {
+            // A redelivery of a job that already finished.
+            let _ = self.profiles.store().delete_upload(&job.upload_id).await;
+            return Ok(());
+        }
+        self.set_state(&owner, job.generation, AvatarState::Processing, None)
+            .await?;
+
+        let Some((upload_owner, sealed)) = self
+            .profiles
+            .store()
+            .get_upload(&job.upload_id)
+            .await
+            .map_err(|e| transient(e.into()))?
+        else {
+            return self
+                .fail(
+                    &owner,
+                    job.generation,
+                    ErrorCode::Internal,
+                    "the uploaded file is gone; upload it again",
+                )
+                .await;
+        };
+        if upload_owner != owner {
+            return Err(JobError::Permanent(
+                "upload belongs to another owner".into(),
+            ));
+        }
+        let bytes = match self
+            .profiles
+            .ring()
+            .open(&sealed, &upload_aad(&owner, &job.upload_id))
+        {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, job.id = %ctx.job_id, "staged upload failed to open");
+                return self
+                    .fail(
+                        &owner,
+                        job.generation,
+                        ErrorCode::Internal,
+                        "the stored upload failed its integrity check",
+                    )
+                    .await;
+            }
+        };
+
+        let started = std::time::Instant::now();
+        let cfg = self.pipeline.clone();
+        let crop = job.crop;
+        let result = tokio::task::spawn_blocking(move || {
+            // The pipeline contains codec panics itself; this is the outer boundary.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process(&bytes, crop, &cfg)))
+        })
+        .await;
+        metrics::histogram!("moocard_pipeline_duration_seconds")
+            .record(started.elapsed().as_secs_f64());
+        let output = match result {
+            Ok(Ok(Ok(output))) => output,
+            Ok(Ok(Err(PipelineError { code, message }))) => {
+                tracing::info!(job.id = %ctx.job_id, error.code = %code, "image rejected");
+                return self.fail(&owner, job.generation, code, &message).await;
+            }
+            Ok(Err(_)) | Err(_) => {
+                tracing::error!(job.id = %ctx.job_id, "image pipeline panicked");
+                return self
+                    .fail(
+                        &owner,
+                        job.generation,
+                        ErrorCode::UndecodableImage,
+                        "the image could not be processed",
+                    )
+                    .await;
+            }
+        };
+
+        let images: Vec<NewImage> = output
+            .variants
+            .into_iter()
+            .map(|v| NewImage {
+                id: content_id(&owner, job.generation, v.size, &v.bytes),
+                owner,
+                generation: job.generation,
+                size: v.size,
+                content_type: v.format.content_type().to_owned(),
+                bytes: v.bytes,
+            })
+            .collect();
+        self.profiles
+            .store()
+            .put_images(&images, now_ms())
+            .await
+            .map_err(|e| transient(e.into()))?;
+        let live = LiveAvatar {
+            generation: job.generation,
+            variants: images
+                .iter()
+                .map(|i| {
+                    (
+                        i.size,
+                        VariantRef {
+                            id: i.id.clone(),
+                            content_type: i.content_type.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            updated_at: now_rfc3339(),
+        };
+        let committed = self
+            .profiles
+            .commit_avatar(&owner, |mut rec| {
+                if rec.generation != job.generation {
+                    return None;
+                }
+                rec.state = AvatarState::Ready;
+                rec.error = None;
+                rec.upload_id = None;
+                rec.current = Some(live.clone());
+                rec.updated_at = Some(live.updated_at.clone());
+                Some((rec, Some(job.generation)))
+            })
+            .await
+            .map_err(transient)?;
+        let _ = self.profiles.store().delete_upload(&job.upload_id).await;
+        match committed {
+            Some(_) => tracing::info!(job.id = %ctx.job_id, attempt = ctx.attempt, "avatar ready"),
+            None => {
+                tracing::info!(job.id = %ctx.job_id, "superseded while processing; result discarded")
+            }
+        }
+        Ok(())
+    }
+
+    async fn standing(&self, owner: &OwnerKey, generation: i64) -> Result<Standing, JobError> {
+        let rec = self
+            .profiles
+            .read::<AvatarRecord>(owner, RecordKey::Avatar)
+            .await
+            .map_err(transient)?;
+        Ok(match rec {
+            None => Standing::Stale,
+            Some((r, _)) if r.generation > generation => Standing::Stale,
+            Some((r, _)) if r.generation < generation => Standing::Ahead,
+            Some((r, _)) => Standing::Current(r),
+        })
+    }
+
+    async fn set_state(
+        &self,
+        owner: &OwnerKey,
+        generation: i64,
+        state: AvatarState,
+        error: Option<AvatarError>,
+    ) -> Result<(), JobError> {
+        self.profiles
+            .update::<AvatarRecord, _>(None, owner, RecordKey::Avatar, |mut rec| {
+                if rec.generation != generation || (rec.state == state && rec.error == error) {
+                    return Ok(None);
+                }
+                rec.state = state;
+                rec.error = error.clone();
+                rec.updated_at = Some(now_rfc3339());
+                if state == AvatarState::Failed {
+                    rec.upload_id = None;
+                }
+                Ok(Some(rec))
+            })
+            .await
+            .map_err(transient)?;
+        Ok(())
+    }
+
+    /// Records a permanent failure on the avatar (the previous avatar stays live) and
+    /// ends the job without retry.
+    async fn fail(
+        &self,
+        owner: &OwnerKey,
+        generation: i64,
+        code: ErrorCode,
+        message: &str,
+    ) -> Result<(), JobError> {
+        let error = AvatarError {
+            code,
+            message: message.to_owned(),
+        };
+        self.set_state(owner, generation, AvatarState::Failed, Some(error))
+            .await?;
+        Err(JobError::Permanent(format!("{code}: {message}")))
+    }
+
+    /// Called on the last attempt of a transiently failing job, so the user sees `failed`
+    /// instead of `processing` forever.
+    pub async fn give_up(&self, job: &ProcessAvatar, reason: &str) {
+        if let Some(owner) = OwnerKey::from_hex(&job.owner) {
+            let message = format!("processing failed repeatedly ({reason}); upload again");
+            let _ = self
+                .fail(&owner, job.generation, ErrorCode::Unavailable, &message)
+                .await;
+            let _ = self.profiles.store().delete_upload(&job.upload_id).await;
+        }
+    }
+}
+
+/// A content id: the same variant of the same upload always gets the same id, so a
+/// retried job rewrites nothing and URLs are immutable.
+fn content_id(owner: &OwnerKey, generation: i64, size: u32, bytes: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(owner.0);
+    h.update(generation.to_be_bytes());
+    h.update(size.to_be_bytes());
+    h.update(bytes);
+    hex::encode(&h.finalize()[..16])
+}
+
+impl AvatarHandler {
+    /// [`Self::handle`], recording the failure on the avatar when a transient error uses
+    /// up the job's last attempt.
+    pub async fn run(&self, job: ProcessAvatar, ctx: JobContext) -> Result<(), JobError> {
+        let last = ctx.is_final_attempt();
+        match self.handle(job.clone(), ctx).await {
+            Err(JobError::Transient(reason)) if last => {
+                self.give_up(&job, &reason).await;
+                Err(JobError::Transient(reason))
+            }
+            other => other,
+        }
+    }
+}

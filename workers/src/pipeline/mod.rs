@@ -1,0 +1,245 @@
+//! The avatar image pipeline (issue 3, API.md §Upload rules): upload bytes in, fixed-size
+//! square variants out. Pure functions, no I/O, one file per stage:
+//!
+//! | stage | file | owns |
+//! |---|---|---|
+//! | decode | [`decode`] | format dispatch, truncation checks, decoder limits, JPEG shrink-on-load |
+//! | orient | [`orient`] | EXIF orientation parsing and the 8 transforms |
+//! | crop | [`crop`] | crop validation and the square source rectangle |
+//! | resize | [`resize`] | Lanczos3 resampling (premultiplied alpha) |
+//! | color | [`color`] | ICC / CMYK to sRGB, alpha detection |
+//! | encode | [`encode`] | mozjpeg (opaque) and oxipng (transparent) output |
+//!
+//! Order matters for cost: the square is resampled straight out of the (shrink-on-load)
+//! decoded buffer, and orientation and colour conversion then run on the 512 px result
+//! only. Both commute with a square-to-square resample (orientation exactly; ICC conversion
+//! up to the usual gamma-space resampling error that every anchor tool also makes).
+
+pub mod cli;
+pub mod color;
+pub mod crop;
+pub mod decode;
+pub mod encode;
+pub mod orient;
+pub mod resize;
+
+use moocard::crop::Crop;
+use moocard::limits::ImageLimits;
+use moocard::ErrorCode;
+
+/// Knobs for [`process`]; the defaults are the production settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// Decoder and size limits, and the output sizes (largest first is not required).
+    pub limits: ImageLimits,
+    /// mozjpeg quality, 1..=100.
+    pub jpeg_quality: u8,
+    /// mozjpeg trellis quantisation: smaller files at equal quality, slower.
+    pub trellis: bool,
+    /// oxipng preset, 0..=6.
+    pub png_preset: u8,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            limits: ImageLimits::default(),
+            jpeg_quality: 80,
+            trellis: true,
+            png_preset: 2,
+        }
+    }
+}
+
+/// The encoding of one variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputFormat {
+    /// Opaque result, encoded with mozjpeg.
+    Jpeg,
+    /// Result with real transparency, encoded with oxipng.
+    Png,
+}
+
+impl OutputFormat {
+    /// File extension without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Self::Jpeg => "jpg",
+            Self::Png => "png",
+        }
+    }
+
+    /// MIME type for serving.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Jpeg => "image/jpeg",
+            Self::Png => "image/png",
+        }
+    }
+}
+
+/// One encoded square.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    /// Side in pixels.
+    pub size: u32,
+    /// JPEG or PNG.
+    pub format: OutputFormat,
+    /// The encoded file, without any metadata block.
+    pub bytes: Vec<u8>,
+}
+
+/// Everything [`process`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// One variant per configured size, in the order of `limits.sizes`.
+    pub variants: Vec<Variant>,
+    /// Source width after EXIF orientation.
+    pub source_width: u32,
+    /// Source height after EXIF orientation.
+    pub source_height: u32,
+}
+
+/// A permanent processing failure: retrying the same bytes gives the same answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct PipelineError {
+    /// The stable code written to the avatar's `error.code`.
+    pub code: ErrorCode,
+    /// A human-readable explanation that states the limit involved, if any.
+    pub message: String,
+}
+
+impl PipelineError {
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn undecodable(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::UndecodableImage, message)
+    }
+
+    /// Internal faults (a codec refusing our own well-formed buffers) are not the
+    /// uploader's fault, but they are still deterministic, hence permanent.
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::Internal, message)
+    }
+}
+
+/// How the channels of a [`Pixels`] buffer are laid out (8 bits each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Layout {
+    Gray,
+    GrayAlpha,
+    Rgb,
+    Rgba,
+    /// C, M, Y, K with 0 = no ink (already un-inverted if the file used Adobe's convention).
+    Cmyk,
+}
+
+impl Layout {
+    pub(crate) fn channels(self) -> usize {
+        match self {
+            Self::Gray => 1,
+            Self::GrayAlpha => 2,
+            Self::Rgb => 3,
+            Self::Rgba | Self::Cmyk => 4,
+        }
+    }
+
+    pub(crate) fn has_alpha(self) -> bool {
+        matches!(self, Self::GrayAlpha | Self::Rgba)
+    }
+}
+
+/// A tightly packed 8-bit image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Pixels {
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    pub(crate) layout: Layout,
+    pub(crate) data: Vec<u8>,
+}
+
+/// Turns an upload into the configured square variants.
+///
+/// Steps: probe limits again; read orientation and colour metadata; validate the crop
+/// against the oriented size; decode (JPEG at the smallest DCT scale that keeps the
+/// square at least as large as the biggest size); resample the square to the biggest
+/// size; orient; convert to sRGB; choose JPEG or PNG by real transparency; derive each
+/// smaller size from the previous one (BASELINE.md: faster, and sharper at 32 px).
+pub fn process(
+    bytes: &[u8],
+    crop: Option<Crop>,
+    cfg: &PipelineConfig,
+) -> Result<Output, PipelineError> {
+    let limits = &cfg.limits;
+    let probe = moocard::probe::probe(bytes, limits)
+        .map_err(|e| PipelineError::new(e.code(), e.to_string()))?;
+    let sizes = &limits.sizes;
+    if sizes.is_empty() || sizes.contains(&0) {
+        return Err(PipelineError::internal(
+            "no output sizes configured (limits.sizes must be non-empty and positive)",
+        ));
+    }
+    let largest = sizes.iter().copied().max().unwrap_or(1);
+
+    let source = decode::Source::open(probe, bytes, limits)?;
+    let orientation = source.orientation();
+    let (ow, oh) = orientation.oriented_size(probe.width, probe.height);
+    let square = crop::square(ow, oh, crop)?;
+    let stored = orientation.rect_to_stored(square, probe.width, probe.height);
+    let decoded = source.decode(&stored, largest)?;
+
+    let rect = stored.scaled(
+        f64::from(decoded.pixels.width) / f64::from(probe.width),
+        f64::from(decoded.pixels.height) / f64::from(probe.height),
+    );
+    let mut image = decoded.pixels;
+    if image.layout.has_alpha() && color::is_opaque_in(&image, &rect) {
+        // A stored-but-unused alpha channel (e.g. an RGBA PNG that is fully opaque) would
+        // only cost resize time and force PNG output; drop it before resampling.
+        image = color::drop_alpha(image);
+    }
+    let top = resize::square(&image, &rect, largest)?;
+    drop(image);
+    let top = orientation.apply(top);
+    let mut top = color::to_srgb(top, decoded.icc.as_deref());
+    if top.layout.has_alpha() && color::is_opaque(&top) {
+        top = color::drop_alpha(top);
+    }
+    let format = if top.layout.has_alpha() {
+        OutputFormat::Png
+    } else {
+        OutputFormat::Jpeg
+    };
+
+    // Derive from the largest downwards, keeping the caller's order in the output.
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]));
+    let mut variants: Vec<Option<Variant>> = vec![None; sizes.len()];
+    let mut current = top;
+    for idx in order {
+        let size = sizes[idx];
+        if size != current.width {
+            current = resize::downsize(&current, size)?;
+        }
+        let bytes = match format {
+            OutputFormat::Jpeg => encode::jpeg(&current, cfg.jpeg_quality, cfg.trellis)?,
+            OutputFormat::Png => encode::png(&current, cfg.png_preset)?,
+        };
+        variants[idx] = Some(Variant {
+            size,
+            format,
+            bytes,
+        });
+    }
+    Ok(Output {
+        variants: variants.into_iter().flatten().collect(),
+        source_width: ow,
+        source_height: oh,
+    })
+}

@@ -1,0 +1,57 @@
+//! A worker pool over an [`App`]: the avatar handler on the job runner, plus the cleanup
+//! loop. Used by `moocard worker` and by the pool embedded in `moocard serve`.
+
+use std::{future::Future, time::Duration};
+
+use moocard::App;
+
+use crate::{
+    handler::AvatarHandler,
+    pipeline::PipelineConfig,
+    runner::{self, default_worker_name, RunnerOptions},
+};
+
+/// The pipeline settings from the configuration.
+pub fn pipeline_config(app: &App) -> PipelineConfig {
+    let p = &app.config.pipeline;
+    PipelineConfig {
+        limits: app.config.limits.clone(),
+        jpeg_quality: p.jpeg_quality,
+        trellis: p.trellis,
+        png_preset: p.png_preset,
+    }
+}
+
+/// Runs `concurrency` job slots until `shutdown`, then drains (see [`runner::run`]).
+pub async fn run_pool(
+    app: &App,
+    concurrency: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let handler = AvatarHandler::new(app.profiles.clone(), pipeline_config(app));
+    let q = &app.config.queue;
+    let opts = RunnerOptions {
+        concurrency,
+        job_timeout: Duration::from_secs(q.job_timeout_secs),
+        worker_name: default_worker_name(),
+        reap_interval: Duration::from_secs((q.orphan_after_secs / 4).clamp(1, 10)),
+    };
+    let cleanup = tokio::spawn(moocard::maintenance::cleanup_loop(
+        app.profiles.clone(),
+        Duration::from_secs(q.cleanup_after_secs),
+        Duration::from_secs(q.cleanup_after_secs.clamp(5, 300)),
+    ));
+    tracing::info!(worker = %opts.worker_name, concurrency, "worker pool started");
+    let result = runner::run(
+        &app.queue,
+        opts,
+        move |job, ctx| {
+            let handler = handler.clone();
+            async move { handler.run(job, ctx).await }
+        },
+        shutdown,
+    )
+    .await;
+    cleanup.abort();
+    result
+}
