@@ -15,8 +15,9 @@ use axum::{
 use utoipa::{
     openapi::{
         path::Operation,
+        request_body::RequestBody,
         security::{Http, HttpAuthScheme, SecurityScheme},
-        ContentBuilder, Ref, RefOr, ResponseBuilder,
+        ContentBuilder, ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type,
     },
     Modify, OpenApi,
 };
@@ -35,6 +36,9 @@ use super::routes;
         routes::profiles::get_profile,
         routes::profiles::patch_profile,
         routes::profiles::delete_profile,
+        routes::uploads::put_avatar,
+        routes::uploads::get_avatar_status,
+        routes::uploads::delete_avatar,
         routes::limits::get_limits,
         routes::ops::lbheartbeat,
         routes::ops::heartbeat,
@@ -43,6 +47,7 @@ use super::routes;
         get_openapi,
     ),
     components(schemas(
+        UploadAccepted,
         crate::http::ErrorBody,
         crate::ErrorCode,
         crate::profiles::ProfileView,
@@ -51,10 +56,10 @@ use super::routes;
         crate::domain::avatar::AvatarError,
         crate::limits::ImageLimits,
     )),
-    modifiers(&Security, &ErrorResponses),
+    modifiers(&Security, &UploadBody, &ErrorResponses),
     tags(
         (name = "profiles", description = "Owner endpoints (Bearer token)"),
-        (name = "avatars", description = "Avatar uploads and public avatar reads"),
+        (name = "avatar", description = "Avatar upload, processing status and deletion (Bearer token)"),
         (name = "limits", description = "Upload limits, for checking a file before sending it"),
         (name = "ops", description = "Dockerflow health, version and metrics"),
     )
@@ -75,6 +80,60 @@ impl Modify for Security {
                 .into(),
         );
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+/// The 202 answer to `PUT /v1/profiles/{email}/avatar` (API.md §Owner endpoints).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UploadAccepted {
+    /// The job id; also shown as `job` in the avatar status.
+    pub job: String,
+    /// Always `queued`.
+    pub state: crate::domain::avatar::AvatarState,
+}
+
+/// The upload accepts four formats (by content) and answers `UploadAccepted`; the handler's
+/// attribute can name only one content type, so the document is completed here.
+struct UploadBody;
+
+impl Modify for UploadBody {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(put) = openapi
+            .paths
+            .paths
+            .get_mut("/v1/profiles/{email}/avatar")
+            .and_then(|item| item.put.as_mut())
+        else {
+            return;
+        };
+        let binary = || {
+            ContentBuilder::new()
+                .schema(Some(
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .content_media_type("application/octet-stream"),
+                ))
+                .build()
+        };
+        let mut body = RequestBody::new();
+        body.description = Some(
+            "The image bytes. The format is read from the content (magic bytes), not from \
+             Content-Type."
+                .into(),
+        );
+        body.required = Some(Required::True);
+        for ty in ["image/jpeg", "image/png", "image/gif", "image/webp"] {
+            body.content.insert(ty.into(), binary());
+        }
+        put.request_body = Some(body);
+        if let Some(RefOr::T(accepted)) = put.responses.responses.get_mut("202") {
+            accepted.content.insert(
+                "application/json".into(),
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("UploadAccepted")))
+                    .build(),
+            );
+        }
     }
 }
 
@@ -170,7 +229,12 @@ mod tests {
         let doc: Value = serde_json::from_str(super::document()).expect("valid JSON");
         assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
         let paths = doc["paths"].as_object().expect("paths");
-        for p in ["/v1/profiles/{email}", "/v1/limits", "/__heartbeat__"] {
+        for p in [
+            "/v1/profiles/{email}",
+            "/v1/profiles/{email}/avatar",
+            "/v1/limits",
+            "/__heartbeat__",
+        ] {
             assert!(paths.contains_key(p), "{p} missing");
         }
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
@@ -194,6 +258,12 @@ mod tests {
             }
         }
         assert!(errors > 5);
+        let put = &paths["/v1/profiles/{email}/avatar"]["put"];
+        assert!(put["requestBody"]["content"]["image/webp"].is_object());
+        assert_eq!(
+            put["responses"]["202"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/UploadAccepted"
+        );
         let get = &paths["/v1/profiles/{email}"]["get"];
         assert!(get["responses"]["401"].is_object());
         assert_eq!(get["security"][0]["bearer"], Value::Array(vec![]));
