@@ -60,6 +60,7 @@ use super::routes;
     tags(
         (name = "profiles", description = "Owner endpoints (Bearer token)"),
         (name = "avatar", description = "Avatar upload, processing status and deletion (Bearer token)"),
+        (name = "public", description = "Public avatar and image reads (no auth, CORS *)"),
         (name = "limits", description = "Upload limits, for checking a file before sending it"),
         (name = "ops", description = "Dockerflow health, version and metrics"),
     )
