@@ -8,7 +8,10 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { makeJpeg, installAvatarMock } from './helpers.mjs';
+
+const FIXTURES = fileURLToPath(new URL('../../fixtures/images/', import.meta.url));
 
 const env = (name, fallback) => {
   const v = process.env[name] ?? fallback;
@@ -155,6 +158,14 @@ try {
     check(await page.locator('#cropper').isHidden(), 'cropper shown for a refused picture');
   });
 
+  await step('EXIF orientation: the crop works on upright pixels', async () => {
+    // Stored 64 x 96 with orientation 6: upright it is 96 x 64, which is what ?crop= means.
+    await page.setInputFiles('#file', path.join(FIXTURES, 'orient-6-le.jpg'));
+    await page.locator('#crop-readout').getByText('Crop: 64 × 64 pixels from (16, 0) of 96 × 64.').waitFor();
+    await page.getByRole('button', { name: 'Cancel' }).click();
+    check(await page.locator('#cropper').isHidden(), 'cancel kept the cropper');
+  });
+
   let expected;
   await step('pick a picture and choose the crop with the keyboard', async () => {
     await page.setInputFiles('#file', { name: 'fixture.jpg', mimeType: 'image/jpeg', buffer: fixture });
@@ -229,6 +240,19 @@ try {
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.screenshot({ path: path.join(ARTIFACTS, 'profile-page-dark.png'), fullPage: true });
     await page.emulateMedia({ colorScheme: 'light' });
+  });
+
+  await step('a picture that fails processing shows the reason', async () => {
+    await page.setInputFiles('#file', path.join(FIXTURES, 'truncated.png'));
+    await page.locator('#crop-readout').getByText('of 200 × 200').waitFor();
+    await page.getByRole('button', { name: 'Upload picture' }).click();
+    const state = page.locator('#job-state');
+    await page.locator('#job-state[data-state="failed"]').waitFor({ timeout: 90_000 });
+    const text = await state.textContent();
+    check(/^Processing failed: \S/.test(text), `failure text: ${text}`);
+    console.log(`     ${text}`);
+    // The previous picture stays live (API.md: a failed upload keeps the previous avatar).
+    check(await page.locator('#sizes img').count() > 0, 'the previous picture is gone');
   });
 
   await step('delete the picture', async () => {
