@@ -60,6 +60,7 @@ export async function makeJpeg(context, w, h) {
 export async function installAvatarMock(context, fixture) {
   let avatar = { state: 'none', error: null, urls: null, updated_at: null };
   let polls = 0;
+  let fail = false;
   const ready = () => ({
     state: 'ready', error: null, updated_at: new Date().toISOString(),
     urls: Object.fromEntries([32, 64, 128, 256, 512].map((s) => [String(s), `/images/mock-${s}`])),
@@ -70,7 +71,9 @@ export async function installAvatarMock(context, fixture) {
   await context.route(/\/v1\/profiles\/[^/]+\/avatar(\?.*)?$/, async (route) => {
     const method = route.request().method();
     if (method === 'PUT') {
-      avatar = { ...avatar, state: 'queued' };
+      // A PNG upload (the truncated fixture) fails, like the real worker would.
+      fail = route.request().headers()['content-type'] === 'image/png';
+      avatar = { ...avatar, state: 'queued', error: null };
       polls = 0;
       return json(route, 202, { job: 'mock-job', state: 'queued' });
     }
@@ -80,7 +83,11 @@ export async function installAvatarMock(context, fixture) {
     }
     polls += 1;
     if (avatar.state === 'queued' && polls > 1) avatar = { ...avatar, state: 'processing' };
-    else if (avatar.state === 'processing' && polls > 3) avatar = ready();
+    else if (avatar.state === 'processing' && polls > 3) {
+      avatar = fail
+        ? { ...avatar, state: 'failed', error: { code: 'undecodable_image', message: 'mock: the PNG is truncated' } }
+        : ready();
+    }
     return json(route, 200, avatar);
   });
   await context.route(/\/v1\/profiles\/[^/]+$/, async (route) => {
