@@ -9,7 +9,23 @@ import { chromium } from 'playwright-core';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
 import { makeJpeg, installAvatarMock } from './helpers.mjs';
+
+const AXE = await fs.readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+// WCAG 2.1 A/AA checks with axe-core. CDP evaluation is not subject to the page's CSP, so
+// the page keeps its real policy while axe is injected.
+async function audit(label) {
+  await page.evaluate(AXE);
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+  }));
+  const found = result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  check(found.length === 0, `accessibility (${label}):\n  ${found.join('\n  ')}`);
+  check(result.passes.length > 10, `axe ran only ${result.passes.length} checks`);
+  console.log(`     axe (${label}): ${result.passes.length} rules pass, no violations`);
+}
 
 const FIXTURES = fileURLToPath(new URL('../../fixtures/images/', import.meta.url));
 
@@ -76,6 +92,7 @@ try {
     await page.evaluate(() => document.addEventListener('securitypolicyviolation',
       (e) => console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`)));
     await page.getByLabel('ID token').waitFor();
+    await audit('sign-in');
   });
 
   await step('a forged token shows the server message', async () => {
@@ -189,6 +206,7 @@ try {
     expected.x = 280;
     await fs.mkdir(ARTIFACTS, { recursive: true });
     await page.locator('#cropper').screenshot({ path: path.join(ARTIFACTS, 'profile-page-crop.png') });
+    await audit('crop');
   });
 
   await step('upload with progress, then queued -> ready', async () => {
@@ -237,8 +255,10 @@ try {
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth > window.innerWidth);
     check(!overflow, 'the page scrolls sideways at 390 px');
     await page.setViewportSize({ width: 1280, height: 900 });
+    await audit('result, light');
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.screenshot({ path: path.join(ARTIFACTS, 'profile-page-dark.png'), fullPage: true });
+    await audit('result, dark');
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
