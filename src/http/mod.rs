@@ -3,6 +3,8 @@
 
 pub mod error;
 pub mod extract;
+pub mod openapi;
+pub mod page;
 pub mod routes;
 
 use std::{sync::Arc, time::Duration};
@@ -96,6 +98,9 @@ pub fn router(state: AppState) -> Router {
         .route("/__heartbeat__", get(routes::ops::heartbeat))
         .route("/__version__", get(routes::ops::version))
         .route("/metrics", get(routes::ops::metrics))
+        // Issue 6: the profile page (its CSP applies to these routes only) and the API document.
+        .merge(page::routes())
+        .route("/v1/openapi.json", get(openapi::get_openapi))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // axum's own 413 is plain text; `limit_body` rewrites it as our JSON error.

@@ -11,11 +11,16 @@ use serde_json::json;
 use crate::http::AppState;
 
 /// `GET /__lbheartbeat__`: 200 while the process runs.
+#[utoipa::path(get, path = "/__lbheartbeat__", tag = "ops",
+    responses((status = 200, description = "The process runs")))]
 pub async fn lbheartbeat() -> StatusCode {
     StatusCode::OK
 }
 
 /// `GET /__heartbeat__`: 200 when the database and queue answer, else 503 naming the failure.
+#[utoipa::path(get, path = "/__heartbeat__", tag = "ops",
+    responses((status = 200, description = "`{status, checks: {database, queue}}`, all \"ok\""),
+        (status = 503, description = "A check failed: `checks` names it, with `code` and `message`")))]
 pub async fn heartbeat(State(state): State<AppState>) -> Response {
     let database = match state.profiles.store().ping().await {
         Ok(()) => "ok".to_owned(),
@@ -53,6 +58,8 @@ pub async fn heartbeat(State(state): State<AppState>) -> Response {
 
 /// `GET /__version__`: `version.json` from the working directory (written by the deploy
 /// build), else what this binary was built from.
+#[utoipa::path(get, path = "/__version__", tag = "ops",
+    responses((status = 200, description = "`{version, commit, source, build}`", content_type = "application/json")))]
 pub async fn version() -> Response {
     if let Ok(text) = tokio::fs::read_to_string("version.json").await {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
@@ -69,6 +76,8 @@ pub async fn version() -> Response {
 }
 
 /// `GET /metrics`: Prometheus text.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     state.refresh_gauges().await;
     (
