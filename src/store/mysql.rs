@@ -8,6 +8,7 @@ use crate::{crypto::Sealed, domain::ids::OwnerKey, domain::record::RecordKey};
 sql_store!(
     MySqlStore,
     MySqlPool,
+    sqlx::MySql,
     sqlx::migrate!("migrations/mysql"),
     "INSERT IGNORE"
 );

@@ -6,7 +6,7 @@
 
 /// Implements `ProfileStore` for `$store { pool: $pool }`.
 macro_rules! sql_store {
-    ($store:ident, $pool:ty, $migrator:expr, $insert_ignore:literal) => {
+    ($store:ident, $pool:ty, $db:ty, $migrator:expr, $insert_ignore:literal) => {
         /// The store over this backend's pool.
         #[derive(Debug, Clone)]
         pub struct $store {
@@ -17,6 +17,27 @@ macro_rules! sql_store {
             /// Wraps a pool.
             pub fn new(pool: $pool) -> Self {
                 Self { pool }
+            }
+
+            /// Compare-and-set of one record on its version.
+            fn cas_update<'q>(
+                owner: &'q OwnerKey,
+                key: RecordKey,
+                sealed: &'q Sealed,
+                expected: i64,
+                now_ms: i64,
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments<'q>> {
+                sqlx::query(
+                    "UPDATE records SET ciphertext = ?, wrapped_dek = ?, kek_id = ?, version = version + 1, \
+                     updated_at = ? WHERE owner_key = ? AND record_key = ? AND version = ?",
+                )
+                .bind(&sealed.ciphertext)
+                .bind(&sealed.wrapped_dek)
+                .bind(&sealed.kek_id)
+                .bind(now_ms)
+                .bind(&owner.0[..])
+                .bind(key.as_str())
+                .bind(expected)
             }
 
             fn migrator() -> sqlx::migrate::Migrator {
@@ -100,19 +121,7 @@ macro_rules! sql_store {
                 expected: i64,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let done = sqlx::query(
-                    "UPDATE records SET ciphertext = ?, wrapped_dek = ?, kek_id = ?, version = version + 1, \
-                     updated_at = ? WHERE owner_key = ? AND record_key = ? AND version = ?",
-                )
-                .bind(&sealed.ciphertext)
-                .bind(&sealed.wrapped_dek)
-                .bind(&sealed.kek_id)
-                .bind(now_ms)
-                .bind(&owner.0[..])
-                .bind(key.as_str())
-                .bind(expected)
-                .execute(&self.pool)
-                .await?;
+                let done = Self::cas_update(owner, key, sealed, expected, now_ms).execute(&self.pool).await?;
                 if done.rows_affected() == 1 { Ok(()) } else { Err(StoreError::Conflict) }
             }
 
@@ -234,19 +243,9 @@ macro_rules! sql_store {
                 now_ms: i64,
             ) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
-                let done = sqlx::query(
-                    "UPDATE records SET ciphertext = ?, wrapped_dek = ?, kek_id = ?, version = version + 1, \
-                     updated_at = ? WHERE owner_key = ? AND record_key = ? AND version = ?",
-                )
-                .bind(&sealed.ciphertext)
-                .bind(&sealed.wrapped_dek)
-                .bind(&sealed.kek_id)
-                .bind(now_ms)
-                .bind(&owner.0[..])
-                .bind(RecordKey::Avatar.as_str())
-                .bind(expected)
-                .execute(&mut *tx)
-                .await?;
+                let done = Self::cas_update(owner, RecordKey::Avatar, sealed, expected, now_ms)
+                    .execute(&mut *tx)
+                    .await?;
                 if done.rows_affected() != 1 {
                     return Err(StoreError::Conflict);
                 }

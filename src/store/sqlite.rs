@@ -8,6 +8,7 @@ use crate::{crypto::Sealed, domain::ids::OwnerKey, domain::record::RecordKey};
 sql_store!(
     SqliteStore,
     SqlitePool,
+    sqlx::Sqlite,
     sqlx::migrate!("migrations/sqlite"),
     "INSERT OR IGNORE"
 );

@@ -108,35 +108,24 @@ async fn a_flipped_ciphertext_byte_is_a_clear_error() {
     let tok = t.token("a@b.c");
     t.patch_json("/v1/profiles/a@b.c", &tok, json!({"display_name": "Ada"}))
         .await;
-    let flip = "UPDATE records SET ciphertext = CONCAT(SUBSTR(ciphertext, 1, 20), CHAR(ASCII(SUBSTR(ciphertext, 21, 1)) ^ 1), SUBSTR(ciphertext, 22))";
+    // Flip one ciphertext byte behind the server's back.
+    macro_rules! flip {
+        ($pool:expr) => {{
+            let (mut ct,): (Vec<u8>,) = sqlx::query_as("SELECT ciphertext FROM records")
+                .fetch_one($pool)
+                .await
+                .expect("row");
+            ct[20] ^= 1;
+            sqlx::query("UPDATE records SET ciphertext = ?")
+                .bind(ct)
+                .execute($pool)
+                .await
+                .expect("update");
+        }};
+    }
     match &t.app.pool {
-        DbPool::Sqlite(p) => {
-            let (ct,): (Vec<u8>,) = sqlx::query_as("SELECT ciphertext FROM records")
-                .fetch_one(p)
-                .await
-                .expect("row");
-            let mut ct = ct;
-            ct[20] ^= 1;
-            sqlx::query("UPDATE records SET ciphertext = ?")
-                .bind(ct)
-                .execute(p)
-                .await
-                .expect("update");
-        }
-        DbPool::MySql(p) => {
-            let (ct,): (Vec<u8>,) = sqlx::query_as("SELECT ciphertext FROM records")
-                .fetch_one(p)
-                .await
-                .expect("row");
-            let mut ct = ct;
-            ct[20] ^= 1;
-            let _ = flip;
-            sqlx::query("UPDATE records SET ciphertext = ?")
-                .bind(ct)
-                .execute(p)
-                .await
-                .expect("update");
-        }
+        DbPool::Sqlite(p) => flip!(p),
+        DbPool::MySql(p) => flip!(p),
     }
     let r = t.get("/v1/profiles/a@b.c", Some(&tok)).await;
     let msg = r.assert_error(500, "internal");

@@ -21,10 +21,16 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 async fn wait_ready(app: &App, email: &Email, job: &str) -> anyhow::Result<()> {
     loop {
         let rec = app.uploads.status(email).await?;
-        if rec.job_id.as_deref() == Some(job) && rec.state == moocard::domain::avatar::AvatarState::Ready {
+        if rec.job_id.as_deref() == Some(job)
+            && rec.state == moocard::domain::avatar::AvatarState::Ready
+        {
             return Ok(());
         }
-        anyhow::ensure!(rec.state != moocard::domain::avatar::AvatarState::Failed, "job failed: {:?}", rec.error);
+        anyhow::ensure!(
+            rec.state != moocard::domain::avatar::AvatarState::Failed,
+            "job failed: {:?}",
+            rec.error
+        );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
@@ -34,9 +40,15 @@ async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let workers: usize = args.get(1).map_or(Ok(1), |s| s.parse())?;
     let uploads: usize = args.get(2).map_or(Ok(30), |s| s.parse())?;
-    let image = std::fs::read(args.get(3).map_or("fixtures/images/photo-hubble.jpg", String::as_str))?;
+    let image = std::fs::read(
+        args.get(3)
+            .map_or("fixtures/images/photo-hubble.jpg", String::as_str),
+    )?;
     let dir = tempfile::tempdir()?;
-    let mut config = Config { data_dir: dir.path().to_owned(), ..Config::default() };
+    let mut config = Config {
+        data_dir: dir.path().to_owned(),
+        ..Config::default()
+    };
     if let Ok(url) = std::env::var("DATABASE_URL") {
         config.database.url = url;
     }
@@ -50,7 +62,8 @@ async fn main() -> anyhow::Result<()> {
     let mut pipeline = Vec::new();
     for _ in 0..10 {
         let t = Instant::now();
-        moocard_worker::pipeline::process(&image, None, &cfg).map_err(|e| anyhow::anyhow!("{e}"))?;
+        moocard_worker::pipeline::process(&image, None, &cfg)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         pipeline.push(t.elapsed().as_secs_f64() * 1000.0);
     }
 

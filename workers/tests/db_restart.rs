@@ -15,7 +15,12 @@ use support::{fixture, TestApp};
 
 fn mysqladmin(args: &[&str]) -> bool {
     std::process::Command::new("mysqladmin")
-        .args(["--host=127.0.0.1", "--port=3306", "--user=root", "--connect-timeout=2"])
+        .args([
+            "--host=127.0.0.1",
+            "--port=3306",
+            "--user=root",
+            "--connect-timeout=2",
+        ])
         .args(args)
         .output()
         .is_ok_and(|o| o.status.success())
@@ -25,19 +30,31 @@ fn restart_mariadb() {
     assert!(mysqladmin(&["shutdown"]), "mysqladmin shutdown failed");
     let down = Instant::now();
     while mysqladmin(&["ping"]) {
-        assert!(down.elapsed() < Duration::from_secs(60), "server did not stop");
+        assert!(
+            down.elapsed() < Duration::from_secs(60),
+            "server did not stop"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // Stay down a moment so requests and workers really see the outage.
     std::thread::sleep(Duration::from_secs(2));
     let status = std::process::Command::new("start-stop-daemon")
-        .args(["--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"])
+        .args([
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/mariadbd",
+        ])
         .status()
         .expect("start-stop-daemon");
     assert!(status.success());
     let up = Instant::now();
     while !mysqladmin(&["ping"]) {
-        assert!(up.elapsed() < Duration::from_secs(60), "server did not come back");
+        assert!(
+            up.elapsed() < Duration::from_secs(60),
+            "server did not come back"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -56,7 +73,9 @@ async fn database_restart_under_load() {
         c.database.acquire_timeout_secs = 2;
     })
     .await;
-    let worker = App::build((*t.app.config).clone(), Migrations::Require).await.expect("worker app");
+    let worker = App::build((*t.app.config).clone(), Migrations::Require)
+        .await
+        .expect("worker app");
     let (stop, mut rx) = tokio::sync::watch::channel(false);
     let pool = tokio::spawn(async move {
         moocard_worker::pool::run_pool(&worker, 2, async move {
@@ -75,11 +94,20 @@ async fn database_restart_under_load() {
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
             let r = t
-                .call(Method::PUT, &format!("/v1/profiles/{email}/avatar"), Some(&tok), Some(("image/jpeg", image.clone())))
+                .call(
+                    Method::PUT,
+                    &format!("/v1/profiles/{email}/avatar"),
+                    Some(&tok),
+                    Some(("image/jpeg", image.clone())),
+                )
                 .await;
             match r.status.as_u16() {
                 202 => {
-                    accepted.push((email.clone(), tok.clone(), r.json()["job"].as_str().expect("job").to_owned()));
+                    accepted.push((
+                        email.clone(),
+                        tok.clone(),
+                        r.json()["job"].as_str().expect("job").to_owned(),
+                    ));
                     break;
                 }
                 // The outage must surface as a clear JSON 503, never a crash or a hang.
@@ -103,7 +131,9 @@ async fn database_restart_under_load() {
     for (email, tok, job) in &accepted {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
-            let r = t.get(&format!("/v1/profiles/{email}/avatar"), Some(tok)).await;
+            let r = t
+                .get(&format!("/v1/profiles/{email}/avatar"), Some(tok))
+                .await;
             if r.status == 200 {
                 let v = r.json();
                 if v["state"] == "ready" && v["job"] == job.as_str() {
@@ -117,5 +147,8 @@ async fn database_restart_under_load() {
     }
     let _ = stop.send(true);
     pool.await.expect("join").expect("pool stopped cleanly");
-    eprintln!("accepted {} uploads, {refused} refused with 503 during the outage", accepted.len());
+    eprintln!(
+        "accepted {} uploads, {refused} refused with 503 during the outage",
+        accepted.len()
+    );
 }
