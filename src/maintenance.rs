@@ -6,7 +6,12 @@
 
 use std::time::Duration;
 
-use crate::profiles::{now_ms, Profiles};
+use crate::{
+    domain::ids::OwnerKey,
+    profiles::{now_ms, Profiles},
+    uploads::Uploads,
+    ErrorCode,
+};
 
 /// Staged uploads older than this are abandoned whatever the configuration says.
 const ABANDONED_UPLOAD_MS: i64 = 24 * 3600 * 1000;
@@ -43,12 +48,50 @@ pub async fn cleanup_once(profiles: &Profiles, keep_for: Duration) -> (u64, u64)
     (images, uploads)
 }
 
-/// Runs [`cleanup_once`] every `every` until the process ends.
-pub async fn cleanup_loop(profiles: Profiles, keep_for: Duration, every: Duration) {
+/// Marks uploads whose job was killed without the handler recording why (its worker
+/// kept dying, so the reaper used up its attempts) as failed, so the user does not see
+/// `processing` forever. Idempotent: only queued/processing records change.
+pub async fn reconcile_killed(uploads: &Uploads, within: Duration) -> usize {
+    let jobs = match uploads.queue().killed_since(within).await {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::warn!(error = %e, "killed-job reconciliation failed");
+            return 0;
+        }
+    };
+    let mut marked = 0;
+    for job in jobs {
+        let Some(owner) = OwnerKey::from_hex(&job.owner) else {
+            continue;
+        };
+        let message = "processing was abandoned after repeated worker failures; upload again";
+        if uploads
+            .fail(&owner, job.generation, ErrorCode::Unavailable, message)
+            .await
+            .is_ok()
+        {
+            marked += 1;
+        }
+    }
+    marked
+}
+
+/// Runs [`cleanup_once`] and [`reconcile_killed`] every `every` until the process ends.
+pub async fn cleanup_loop(
+    uploads: Uploads,
+    profiles: Profiles,
+    keep_for: Duration,
+    every: Duration,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         cleanup_once(&profiles, keep_for).await;
+        reconcile_killed(
+            &uploads,
+            every.saturating_mul(4).max(Duration::from_secs(3600)),
+        )
+        .await;
     }
 }

@@ -179,7 +179,8 @@ impl Uploads {
         }
     }
 
-    async fn fail(
+    /// Marks `generation` failed if it is still the owner's latest and not finished.
+    pub async fn fail(
         &self,
         owner: &OwnerKey,
         generation: i64,
@@ -188,7 +189,8 @@ impl Uploads {
     ) -> Result<(), ProfileError> {
         self.profiles
             .update::<AvatarRecord, _>(None, owner, RecordKey::Avatar, |mut rec| {
-                if rec.generation != generation {
+                let open = matches!(rec.state, AvatarState::Queued | AvatarState::Processing);
+                if rec.generation != generation || !open {
                     return Ok(None);
                 }
                 rec.state = AvatarState::Failed;

@@ -240,6 +240,16 @@ impl JobQueue {
         Ok(sql::counts(&self.pool, AVATAR_QUEUE).await?)
     }
 
+    /// Avatar jobs that ended `Killed` (attempts used up, possibly by the reaper after the
+    /// worker kept dying) within `within`, so the domain can mark them failed.
+    pub async fn killed_since(&self, within: Duration) -> Result<Vec<ProcessAvatar>, QueueError> {
+        let rows = sql::killed_since(&self.pool, AVATAR_QUEUE, within).await?;
+        Ok(rows
+            .iter()
+            .filter_map(|job| serde_json::from_slice(job).ok())
+            .collect())
+    }
+
     /// Our orphan reaper: jobs `Running`/`Queued` under a worker whose heartbeat is older
     /// than `orphan_after` go back to `Pending` (a `Running` one with `attempts + 1`, or
     /// `Killed` when that exhausts its attempts, so a job that crashes its worker cannot

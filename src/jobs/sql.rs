@@ -278,3 +278,33 @@ pub(super) async fn ping(pool: &DbPool) -> Result<(), sqlx::Error> {
         DbPool::MySql(p) => sqlx::query(PING).fetch_one(p).await.map(drop),
     }
 }
+
+/// Payloads of jobs of `queue` that ended `Killed` within the last `within`.
+pub(super) async fn killed_since(
+    pool: &DbPool,
+    queue: &str,
+    within: Duration,
+) -> Result<Vec<Vec<u8>>, sqlx::Error> {
+    let secs = whole_secs(within);
+    match pool {
+        DbPool::Sqlite(p) => {
+            let sql = format!(
+                "SELECT job FROM jobs WHERE job_type = ? AND status = 'Killed' AND done_at >= {SQLITE_NOW} - ?"
+            );
+            sqlx::query_scalar(&sql)
+                .bind(queue)
+                .bind(secs)
+                .fetch_all(p)
+                .await
+        }
+        DbPool::MySql(p) => {
+            const SQL: &str = "SELECT job FROM jobs WHERE job_type = ? AND status = 'Killed' \
+                               AND done_at >= NOW() - INTERVAL ? SECOND";
+            sqlx::query_scalar(SQL)
+                .bind(queue)
+                .bind(secs)
+                .fetch_all(p)
+                .await
+        }
+    }
+}

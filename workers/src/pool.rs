@@ -37,6 +37,7 @@ pub async fn run_pool(
         reap_interval: Duration::from_secs((q.orphan_after_secs / 4).clamp(1, 10)),
     };
     let cleanup = tokio::spawn(moocard::maintenance::cleanup_loop(
+        app.uploads.clone(),
         app.profiles.clone(),
         Duration::from_secs(q.cleanup_after_secs),
         Duration::from_secs(q.cleanup_after_secs.clamp(5, 300)),

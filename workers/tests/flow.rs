@@ -350,3 +350,40 @@ async fn concurrent_uploads_last_one_wins() {
         "{counts:?}"
     );
 }
+
+/// A job killed without its handler recording a reason (its worker kept dying) still ends
+/// `failed` for the user, not `queued` forever.
+#[tokio::test]
+async fn killed_jobs_are_reconciled_to_failed() {
+    let t = TestApp::new().await;
+    assert_eq!(put(&t, "a@b.c", "grey.jpg", "").await.status, 202);
+    let kill = |now: &str| format!("UPDATE jobs SET status = 'Killed', done_at = {now}");
+    match &t.app.pool {
+        moocard::db::DbPool::Sqlite(p) => {
+            sqlx::query(&kill("CAST(strftime('%s','now') AS INTEGER)"))
+                .execute(p)
+                .await
+                .expect("kill");
+        }
+        moocard::db::DbPool::MySql(p) => {
+            sqlx::query(&kill("NOW()")).execute(p).await.expect("kill");
+        }
+    }
+    let marked =
+        moocard::maintenance::reconcile_killed(&t.app.uploads, Duration::from_secs(3600)).await;
+    assert_eq!(marked, 1);
+    let v = t
+        .get("/v1/profiles/a@b.c/avatar", Some(&t.token("a@b.c")))
+        .await
+        .json();
+    assert_eq!(v["state"], "failed", "{v}");
+    assert_eq!(v["error"]["code"], "unavailable");
+    // Idempotent, and it never touches a finished record.
+    moocard::maintenance::reconcile_killed(&t.app.uploads, Duration::from_secs(3600)).await;
+    assert_eq!(
+        t.get("/v1/profiles/a@b.c/avatar", Some(&t.token("a@b.c")))
+            .await
+            .json(),
+        v
+    );
+}
