@@ -61,7 +61,7 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         batch: u32,
     },
-    /// Print the default configuration as TOML.
+    /// Print the default configuration, every key documented with its env var.
     Config,
 }
 
@@ -131,7 +131,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Config => {
-            print!("{}", toml::to_string_pretty(&Config::default())?);
+            // The documented example; tests/config_example.rs keeps it equal to the defaults.
+            print!("{}", include_str!("../../deploy/moocard.example.toml"));
             Ok(())
         }
     }
@@ -184,7 +185,19 @@ async fn serve(
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    moocard::serve(listener, router, stopped(stop_rx)).await?;
+    let grace = std::time::Duration::from_secs(app.config.server.shutdown_grace_secs);
+    let mut server = tokio::spawn(moocard::serve(listener, router, stopped(stop_rx.clone())));
+    let grace_over = async move {
+        stopped(stop_rx).await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        res = &mut server => res??,
+        () = grace_over => {
+            tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace expired; closing remaining connections");
+            server.abort();
+        }
+    }
     if let Some(pool) = pool {
         pool.await??;
     }
