@@ -19,7 +19,8 @@ use moocard_worker::runner::{self, JobContext, JobError, RunnerOptions};
 use sqlx::Row;
 use tokio::{sync::oneshot, task::JoinHandle};
 
-pub const MYSQL_ENV: &str = "MOOCARD_TEST_MYSQL_URL";
+#[path = "../../../tests/support/mod.rs"]
+mod support;
 
 /// Short timings so the tests stay fast.
 pub fn test_config() -> QueueConfig {
@@ -59,12 +60,12 @@ pub fn job(n: usize) -> ProcessAvatar {
     }
 }
 
-/// One test database; a MySQL one is dropped when this is.
+/// One test database (from the shared harness, which creates and drops MySQL ones) and
+/// a queue over it.
 pub struct TestDb {
     pub url: String,
     pub queue: JobQueue,
-    _dir: Option<tempfile::TempDir>,
-    mysql_drop: Option<(String, String)>,
+    _db: support::TestDb,
 }
 
 impl TestDb {
@@ -74,85 +75,29 @@ impl TestDb {
             DbPool::MySql(_) => "mysql",
         }
     }
-}
 
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some((admin, name)) = self.mysql_drop.take() else {
-            return;
-        };
-        // Drop is sync: use a private runtime on a plain thread.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let pool = DbPool::connect(&admin, &DbOptions::default())
-                    .await
-                    .expect("mysql admin connect for cleanup");
-                if let DbPool::MySql(p) = &pool {
-                    sqlx::query(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                        .execute(p)
-                        .await
-                        .expect("drop test database");
-                }
-                pool.close().await;
-            });
-        })
-        .join();
+    async fn over(db: support::TestDb, cfg: QueueConfig) -> Self {
+        let pool = DbPool::connect(&db.url, &DbOptions::default())
+            .await
+            .expect("connect test database");
+        let queue = JobQueue::new(pool, cfg);
+        queue.migrate().await.expect("migrate");
+        queue.migrate().await.expect("migrations are idempotent");
+        Self {
+            url: db.url.clone(),
+            queue,
+            _db: db,
+        }
     }
 }
 
 pub async fn sqlite_db(cfg: QueueConfig) -> TestDb {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", dir.path().join("queue.db").display());
-    let pool = DbPool::connect(&url, &DbOptions::default())
-        .await
-        .expect("sqlite connect");
-    let queue = JobQueue::new(pool, cfg);
-    queue.migrate().await.expect("migrate sqlite");
-    TestDb {
-        url,
-        queue,
-        _dir: Some(dir),
-        mysql_drop: None,
-    }
+    TestDb::over(support::TestDb::sqlite(), cfg).await
 }
 
 /// `None` when the env var is unset; panics (never skips) when it is set but unusable.
 pub async fn mysql_db(cfg: QueueConfig) -> Option<TestDb> {
-    let admin = std::env::var(MYSQL_ENV).ok()?;
-    let pool = DbPool::connect(&admin, &DbOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{MYSQL_ENV} is set but the server is unreachable: {e}"));
-    let name = format!("moocard_t_{}", random_hex(12));
-    if let DbPool::MySql(p) = &pool {
-        sqlx::query(&format!("CREATE DATABASE `{name}`"))
-            .execute(p)
-            .await
-            .expect("create test database");
-    }
-    pool.close().await;
-    let (base, query) = match admin.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (admin.as_str(), String::new()),
-    };
-    let server = base.rsplit_once('/').map_or(base, |(s, _)| s);
-    let url = format!("{server}/{name}{query}");
-    let pool = DbPool::connect(&url, &DbOptions::default())
-        .await
-        .expect("connect test database");
-    let queue = JobQueue::new(pool, cfg);
-    let db = TestDb {
-        url,
-        queue,
-        _dir: None,
-        mysql_drop: Some((admin, name)),
-    };
-    db.queue.migrate().await.expect("migrate mysql");
-    db.queue.migrate().await.expect("migrate mysql again");
-    Some(db)
+    Some(TestDb::over(support::TestDb::mysql().await?, cfg).await)
 }
 
 /// SQLite always, MySQL when configured.
