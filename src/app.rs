@@ -7,7 +7,7 @@ use crate::{
     auth::{dev::DevSigner, Verifier},
     config::Config,
     db::{DbOptions, DbPool},
-    http::AppState,
+    http::{avatar_cache::AvatarCache, AppState},
     keys,
     profiles::Profiles,
     store,
@@ -25,6 +25,8 @@ pub struct App {
     pub verifier: Arc<Verifier>,
     /// The local signer in dev mode.
     pub dev: Option<DevSigner>,
+    /// Public-read caches, shared by every router built from this app.
+    pub avatar_cache: Arc<AvatarCache>,
 }
 
 /// Whether start-up may migrate the schema.
@@ -92,6 +94,7 @@ impl App {
             (v, None)
         };
         Ok(Self {
+            avatar_cache: Arc::new(AvatarCache::new(&config)),
             config: Arc::new(config),
             pool,
             profiles,
@@ -106,6 +109,7 @@ impl App {
             config: self.config.clone(),
             profiles: self.profiles.clone(),
             verifier: self.verifier.clone(),
+            avatar_cache: self.avatar_cache.clone(),
         }
     }
 }

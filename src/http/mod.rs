@@ -1,6 +1,7 @@
 //! The HTTP layer: router, shared state and middleware. No SQL and no crypto here;
 //! handlers parse, call domain code and map the result.
 
+pub mod avatar_cache;
 pub mod error;
 pub mod extract;
 pub mod routes;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub profiles: Profiles,
     /// Token verification.
     pub verifier: Arc<Verifier>,
+    /// Caches of the public reads (`/avatar`, `/images`) on this node.
+    pub avatar_cache: Arc<avatar_cache::AvatarCache>,
 }
 
 impl AppState {
@@ -56,8 +59,11 @@ impl AppState {
     /// Refreshes gauges (queue depth) before `/metrics` renders.
     pub async fn refresh_gauges(&self) {}
 
-    /// Drops cached public answers for an email after its avatar or profile changed.
-    pub fn on_avatar_changed(&self, _email: &Email) {}
+    /// Drops cached public answers for an email after its avatar or profile changed. Call
+    /// it after the database write; other nodes catch up within `avatars.cache_ttl_secs`.
+    pub fn on_avatar_changed(&self, email: &Email) {
+        self.avatar_cache.invalidate_email(&self.profiles, email);
+    }
 }
 
 /// Builds the router with every route and layer.
@@ -72,6 +78,8 @@ pub fn router(state: AppState) -> Router {
                 .delete(routes::profiles::delete_profile),
         )
         .route("/v1/limits", get(routes::limits::get_limits))
+        .route("/avatar/{hash}", get(routes::avatar::get_avatar))
+        .route("/images/{id}", get(routes::images::get_image))
         .route("/__lbheartbeat__", get(routes::ops::lbheartbeat))
         .route("/__heartbeat__", get(routes::ops::heartbeat))
         .route("/__version__", get(routes::ops::version))

@@ -1,5 +1,7 @@
 //! One file per resource.
 
+pub mod avatar;
+pub mod images;
 pub mod limits;
 pub mod ops;
 pub mod profiles;
