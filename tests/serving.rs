@@ -2,7 +2,10 @@
 //! lookups by every kind of hash, size snapping, defaults, conditional GETs, headers,
 //! `/images/{id}` and cache invalidation.
 
-#![expect(clippy::unwrap_used, reason = "test helpers outside #[test] fns fail loudly on purpose")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail loudly on purpose"
+)]
 
 use std::collections::BTreeMap;
 

@@ -68,6 +68,13 @@ pub struct AvatarCache {
     sizes: Vec<u32>,
     /// `Cache-Control` of `/avatar/...` (`public, max-age=<avatars.max_age_secs>`).
     pub max_age: HeaderValue,
+    /// Bound on a cache miss's database work (the public routes have no timeout layer).
+    db_timeout: Duration,
+}
+
+/// A miss that outlived `server.request_timeout_secs`: reported like a pool timeout (503).
+fn timed_out() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolTimedOut)
 }
 
 impl std::fmt::Debug for AvatarCache {
@@ -158,6 +165,7 @@ impl AvatarCache {
             sizes,
             max_age: HeaderValue::from_str(&format!("public, max-age={}", a.max_age_secs))
                 .unwrap_or(HeaderValue::from_static("public, max-age=300")),
+            db_timeout: config.request_timeout(),
         }
     }
 
@@ -192,7 +200,9 @@ impl AvatarCache {
         let resolved = match self.lookups.get(&key).await {
             Some(r) if self.stamp(r.bucket) == r.stamp => r,
             _ => {
-                let r = self.resolve(profiles, hash, &key).await?;
+                let r = tokio::time::timeout(self.db_timeout, self.resolve(profiles, hash, &key))
+                    .await
+                    .map_err(|_| timed_out())??;
                 self.lookups.insert(key, r.clone()).await;
                 r
             }
@@ -259,7 +269,10 @@ impl AvatarCache {
         if let Some(hit) = self.images.get(id).await {
             return Ok(Some(hit));
         }
-        let Some(img) = profiles.store().get_image(id).await? else {
+        let Some(img) = tokio::time::timeout(self.db_timeout, profiles.store().get_image(id))
+            .await
+            .map_err(|_| timed_out())??
+        else {
             return Ok(None);
         };
         let s = served(img.bytes, &img.content_type, Some(id));

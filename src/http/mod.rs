@@ -78,8 +78,6 @@ pub fn router(state: AppState) -> Router {
                 .delete(routes::profiles::delete_profile),
         )
         .route("/v1/limits", get(routes::limits::get_limits))
-        .route("/avatar/{hash}", get(routes::avatar::get_avatar))
-        .route("/images/{id}", get(routes::images::get_image))
         .route("/__lbheartbeat__", get(routes::ops::lbheartbeat))
         .route("/__heartbeat__", get(routes::ops::heartbeat))
         .route("/__version__", get(routes::ops::version))
@@ -100,7 +98,10 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .with_state(state)
+        .with_state(state.clone())
+        // Public reads keep a lean layer stack of their own (routes/public.rs); merged
+        // after `.layer` so that the layers above don't wrap them.
+        .merge(routes::public::router(state))
 }
 
 async fn not_found() -> ApiError {

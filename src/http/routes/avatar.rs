@@ -84,12 +84,18 @@ pub fn none_match(headers: &axum::http::HeaderMap, etag: &HeaderValue) -> bool {
     })
 }
 
-/// Adds the CORS header to an error so pages can read a `d=404` answer or a 400.
-fn public_error(e: ApiError) -> Response {
+/// An error of a public read: the JSON error plus CORS (so pages can read a `d=404`
+/// answer or a 400) and `nosniff` (these routes skip the layer that adds it).
+pub fn public_error(e: ApiError) -> Response {
     let mut res = e.into_response();
-    res.headers_mut().insert(
+    let h = res.headers_mut();
+    h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     res
 }

@@ -6,10 +6,14 @@ use axum::{
     body::Body,
     extract::{rejection::PathRejection, Path, Request, State},
     http::{header, HeaderMap, HeaderValue, Response, StatusCode},
-    response::IntoResponse,
 };
 
-use crate::http::{avatar_cache::Served, error::ApiError, routes::avatar::none_match, AppState};
+use crate::http::{
+    avatar_cache::Served,
+    error::ApiError,
+    routes::avatar::{none_match, public_error},
+    AppState,
+};
 
 /// `Cache-Control` of `/images/{id}`: the bytes behind an id never change.
 pub const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
@@ -79,12 +83,7 @@ pub async fn get_image(
         Ok(None) => ApiError::NotFound("no image has this id".into()),
         Err(e) => ApiError::from(e),
     };
-    let mut res = err.into_response();
-    res.headers_mut().insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    res
+    public_error(err)
 }
 
 #[cfg(test)]

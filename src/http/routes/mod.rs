@@ -5,3 +5,4 @@ pub mod images;
 pub mod limits;
 pub mod ops;
 pub mod profiles;
+pub mod public;
