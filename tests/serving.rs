@@ -441,3 +441,32 @@ async fn changes_are_seen_after_invalidation_and_in_flight_uploads_keep_the_old_
     let [bob_md5, ..] = t.hashes(&bob);
     assert_eq!(t.get(&format!("/avatar/{bob_md5}")).await.body, b"bob-128");
 }
+
+#[tokio::test]
+async fn sizes_added_after_processing_fall_back_to_the_largest_variant() {
+    let t = test_app(|c| c.limits.sizes = vec![32, 64, 128, 256, 512, 1024]).await;
+    let ada = email("ada@example.com");
+    t.make_live(&ada, "ada").await;
+    let [md5, ..] = t.hashes(&ada);
+    assert_eq!(
+        t.get(&format!("/avatar/{md5}?s=600")).await.body,
+        b"ada-512"
+    );
+    assert_eq!(
+        png_size(&t.get(&format!("/avatar/{UNKNOWN}?s=600")).await.body),
+        1024
+    );
+}
+
+#[tokio::test]
+async fn other_methods_and_errors_are_json_with_public_headers() {
+    let t = test_app(|_| {}).await;
+    for uri in [format!("/avatar/{UNKNOWN}"), "/images/abc".to_owned()] {
+        let a = t.call(Method::POST, &uri, None).await;
+        assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED, "{uri}");
+        assert_eq!(json_code(&a), "bad_request");
+    }
+    let a = t.get("/images/abc").await;
+    assert_eq!(a.headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert_eq!(a.headers[header::CACHE_CONTROL], "no-store");
+}

@@ -1,11 +1,12 @@
 //! In-memory caches behind the public reads (`/avatar/{hash}`, `/images/{id}`), so that a
 //! hot 200 or 304 does no database round trip and no per-request formatting.
 //!
-//! - `lookups`: request hash -> the owner's live variants (or "no avatar"), bounded by count,
+//! - `hot`: (request hash, size) -> the live variant's bytes and header values (or "no
+//!   avatar"), so a hit is one lookup; bounded by `avatars.cache_bytes` (weighed by size),
 //!   expiring after `avatars.cache_ttl_secs`.
-//! - `images`: content id -> bytes with pre-built header values, bounded by
-//!   `avatars.cache_bytes` (weighed by size), same TTL so that a deleted profile's images
-//!   leave memory on every node within the TTL.
+//! - `images`: content id -> the same shared entries for `/images/{id}`, a quarter of the
+//!   budget, same TTL so that a deleted profile's images leave memory on every node
+//!   within the TTL.
 //! - default graphics: rendered once per (kind, size); identicons in a bounded cache.
 //!
 //! Invalidation is synchronous and lock-free: entries carry the value of a stamp bucket
@@ -47,19 +48,21 @@ pub struct Served {
     pub etag: HeaderValue,
 }
 
-/// The resolved answer for one request hash.
+/// The resolved answer for one (request hash, size).
 struct Resolved {
-    /// Size -> content id of the live variants; empty when there is no avatar.
-    variants: Vec<(u32, String)>,
+    /// The variant served, or `None` when there is no avatar.
+    served: Option<Arc<Served>>,
     bucket: usize,
     stamp: u64,
 }
+
+type HotKey = ([u8; 33], u32);
 
 const BUCKETS: usize = 4096;
 
 /// The caches of one node. Shared by every handler through `AppState`.
 pub struct AvatarCache {
-    lookups: Cache<[u8; 33], Arc<Resolved>>,
+    hot: Cache<HotKey, Arc<Resolved>>,
     images: Cache<String, Arc<Served>>,
     identicons: Cache<(u128, u32), Arc<Served>>,
     drawn: Vec<OnceLock<Arc<Served>>>,
@@ -138,15 +141,17 @@ impl AvatarCache {
         let mut sizes = config.limits.sizes.clone();
         sizes.sort_unstable();
         sizes.dedup();
-        // Lookup entries are small (a few ids); bound them by count, scaled with the budget.
-        let lookup_entries = (a.cache_bytes / 1024).clamp(1024, 4_000_000);
         Self {
-            lookups: Cache::builder()
-                .max_capacity(lookup_entries)
+            hot: Cache::builder()
+                .max_capacity(a.cache_bytes)
+                .weigher(|_: &HotKey, v: &Arc<Resolved>| {
+                    let bytes = v.served.as_ref().map_or(0, |s| s.body.len());
+                    u32::try_from(bytes + 128).unwrap_or(u32::MAX)
+                })
                 .time_to_live(ttl)
                 .build(),
             images: Cache::builder()
-                .max_capacity(a.cache_bytes)
+                .max_capacity(a.cache_bytes / 4)
                 .weigher(|k: &String, v: &Arc<Served>| {
                     u32::try_from(v.body.len() + k.len() + 128).unwrap_or(u32::MAX)
                 })
@@ -196,43 +201,33 @@ impl AvatarCache {
         hash: &AvatarHash,
         size: u32,
     ) -> Result<Option<Arc<Served>>, ProfileError> {
-        let key = key_of(hash);
-        let resolved = match self.lookups.get(&key).await {
-            Some(r) if self.stamp(r.bucket) == r.stamp => r,
-            _ => {
-                let r = tokio::time::timeout(self.db_timeout, self.resolve(profiles, hash, &key))
-                    .await
-                    .map_err(|_| timed_out())??;
-                self.lookups.insert(key, r.clone()).await;
-                r
+        let key = (key_of(hash), size);
+        if let Some(hit) = self.hot.get(&key).await {
+            if self.stamp(hit.bucket) == hit.stamp {
+                return Ok(hit.served.clone());
             }
-        };
-        // The variant for the size, or the nearest larger one if the configured sizes
-        // changed after this avatar was processed.
-        let Some((_, id)) = resolved
-            .variants
-            .iter()
-            .find(|(s, _)| *s >= size)
-            .or_else(|| resolved.variants.last())
-        else {
-            return Ok(None);
-        };
-        Ok(self.image(profiles, id).await?)
+        }
+        let r = tokio::time::timeout(self.db_timeout, self.resolve(profiles, hash, &key))
+            .await
+            .map_err(|_| timed_out())??;
+        let served = r.served.clone();
+        self.hot.insert(key, r).await;
+        Ok(served)
     }
 
     async fn resolve(
         &self,
         profiles: &Profiles,
         hash: &AvatarHash,
-        key: &[u8; 33],
+        key: &HotKey,
     ) -> Result<Arc<Resolved>, ProfileError> {
         // Stamps are read before the database so that a change committed meanwhile
         // (which bumps the stamp after writing) makes this entry stale at once.
-        let hash_bucket = bucket_of(&key[1..]);
+        let hash_bucket = bucket_of(&key.0[1..]);
         let hash_stamp = self.stamp(hash_bucket);
         let none = |bucket, stamp| {
             Arc::new(Resolved {
-                variants: Vec::new(),
+                served: None,
                 bucket,
                 stamp,
             })
@@ -247,14 +242,19 @@ impl AvatarCache {
             .read::<AvatarRecord>(&owner, RecordKey::Avatar)
             .await?
             .and_then(|(rec, _)| rec.current);
-        let Some(live) = live else {
-            return Ok(none(bucket, stamp));
+        // The variant for the size, or the nearest larger one (else the largest) if the
+        // configured sizes changed after this avatar was processed.
+        let id = live.and_then(|live| {
+            let v = &live.variants;
+            let pick = v.range(key.1..).next().or_else(|| v.iter().next_back());
+            pick.map(|(_, v)| v.id.clone())
+        });
+        let served = match id {
+            Some(id) => self.fetch_image(profiles, &id).await?,
+            None => None,
         };
-        let mut variants: Vec<(u32, String)> =
-            live.variants.into_iter().map(|(s, v)| (s, v.id)).collect();
-        variants.sort_unstable_by_key(|(s, _)| *s);
         Ok(Arc::new(Resolved {
-            variants,
+            served,
             bucket,
             stamp,
         }))
@@ -269,10 +269,20 @@ impl AvatarCache {
         if let Some(hit) = self.images.get(id).await {
             return Ok(Some(hit));
         }
-        let Some(img) = tokio::time::timeout(self.db_timeout, profiles.store().get_image(id))
+        tokio::time::timeout(self.db_timeout, self.fetch_image(profiles, id))
             .await
-            .map_err(|_| timed_out())??
-        else {
+            .map_err(|_| timed_out())?
+    }
+
+    async fn fetch_image(
+        &self,
+        profiles: &Profiles,
+        id: &str,
+    ) -> Result<Option<Arc<Served>>, StoreError> {
+        if let Some(hit) = self.images.get(id).await {
+            return Ok(Some(hit));
+        }
+        let Some(img) = profiles.store().get_image(id).await? else {
             return Ok(None);
         };
         let s = served(img.bytes, &img.content_type, Some(id));
