@@ -34,10 +34,16 @@ impl DefaultKind {
     }
 }
 
-/// PNG encoding failed (only possible on a zero-sized image or an internal bug).
+/// Rendering failed (only possible on an internal bug).
 #[derive(Debug, thiserror::Error)]
-#[error("could not encode the default image: {0}")]
-pub struct RenderError(#[from] png::EncodingError);
+pub enum RenderError {
+    /// PNG encoding failed.
+    #[error("could not encode the default image: {0}")]
+    Encode(#[from] png::EncodingError),
+    /// The rendering task panicked or was cancelled.
+    #[error("rendering the default image failed: {0}")]
+    Panicked(String),
+}
 
 /// Renders `kind` at `size` pixels as PNG. `seed` (the request hash) only matters for
 /// identicons.

@@ -323,8 +323,13 @@ impl AvatarCache {
             return Ok(hit.clone());
         }
         // Two racing first requests may both render; one result is kept. Cheaper than
-        // making every later request go through a lock.
-        let v = served(defaults::render(kind, size, seed)?, "image/png", None);
+        // making every later request go through a lock. The drawing takes up to ~100 ms
+        // at 512 px, so it runs off the async workers (once per kind and size).
+        let seed = seed.to_vec();
+        let png = tokio::task::spawn_blocking(move || defaults::render(kind, size, &seed))
+            .await
+            .map_err(|e| RenderError::Panicked(e.to_string()))??;
+        let v = served(png, "image/png", None);
         Ok(match slot {
             Some(cell) => cell.get_or_init(|| v).clone(),
             None => v,
