@@ -33,6 +33,7 @@ use crate::{
     domain::{
         avatar::AvatarRecord, email::Email, ids::AvatarHash, ids::OwnerKey, record::RecordKey,
     },
+    http::error::ApiError,
     profiles::{ProfileError, Profiles},
     store::StoreError,
 };
@@ -200,19 +201,30 @@ impl AvatarCache {
         profiles: &Profiles,
         hash: &AvatarHash,
         size: u32,
-    ) -> Result<Option<Arc<Served>>, ProfileError> {
+    ) -> Result<Option<Arc<Served>>, ApiError> {
         let key = (key_of(hash), size);
         if let Some(hit) = self.hot.get(&key).await {
             if self.stamp(hit.bucket) == hit.stamp {
                 return Ok(hit.served.clone());
             }
+            self.hot.invalidate(&key).await;
         }
-        let r = tokio::time::timeout(self.db_timeout, self.resolve(profiles, hash, &key))
-            .await
-            .map_err(|_| timed_out())??;
-        let served = r.served.clone();
-        self.hot.insert(key, r).await;
-        Ok(served)
+        // Concurrent misses on one key (a hot avatar whose entry just expired) share one
+        // database read instead of all asking at once.
+        let load = async {
+            tokio::time::timeout(self.db_timeout, self.resolve(profiles, hash, &key))
+                .await
+                .map_err(|_| ProfileError::Store(timed_out()))?
+        };
+        match self.hot.try_get_with(key, load).await {
+            Ok(r) => Ok(r.served.clone()),
+            Err(e) => Err(match &*e {
+                ProfileError::Store(StoreError::Unavailable(_)) => {
+                    ApiError::Unavailable("the database is unavailable; try again shortly".into())
+                }
+                other => ApiError::Internal(other.to_string()),
+            }),
+        }
     }
 
     async fn resolve(
