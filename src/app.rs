@@ -7,7 +7,7 @@ use crate::{
     auth::{dev::DevSigner, Verifier},
     config::Config,
     db::{DbOptions, DbPool},
-    http::AppState,
+    http::{avatar_cache::AvatarCache, AppState},
     jobs::{JobQueue, QueueConfig},
     keys,
     profiles::Profiles,
@@ -31,6 +31,8 @@ pub struct App {
     pub queue: JobQueue,
     /// Upload intake.
     pub uploads: Uploads,
+    /// Public-read caches, shared by every router built from this app.
+    pub avatar_cache: Arc<AvatarCache>,
 }
 
 /// Whether start-up may migrate the schema.
@@ -109,6 +111,7 @@ impl App {
         let config = Arc::new(config);
         let uploads = Uploads::new(profiles.clone(), queue.clone(), config.clone());
         Ok(Self {
+            avatar_cache: Arc::new(AvatarCache::new(&config)),
             config,
             pool,
             profiles,
@@ -126,6 +129,7 @@ impl App {
             profiles: self.profiles.clone(),
             verifier: self.verifier.clone(),
             uploads: self.uploads.clone(),
+            avatar_cache: self.avatar_cache.clone(),
         }
     }
 }
@@ -145,6 +149,12 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    // Responses go out in one write; Nagle would only hold back the next small write
+    // (a 304, a pipelined answer) for an ACK, which shows up as tail latency.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

@@ -11,6 +11,7 @@ pub mod config;
 pub mod crop;
 pub mod crypto;
 pub mod db;
+pub mod defaults;
 pub mod domain;
 pub mod error_code;
 pub mod http;

@@ -1,6 +1,7 @@
 //! The HTTP layer: router, shared state and middleware. No SQL and no crypto here;
 //! handlers parse, call domain code and map the result.
 
+pub mod avatar_cache;
 pub mod error;
 pub mod extract;
 pub mod openapi;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// Upload intake and the job queue.
     pub uploads: Uploads,
+    /// Caches of the public reads (`/avatar`, `/images`) on this node.
+    pub avatar_cache: Arc<avatar_cache::AvatarCache>,
 }
 
 impl AppState {
@@ -72,8 +75,11 @@ impl AppState {
         }
     }
 
-    /// Drops cached public answers for an email after its avatar or profile changed.
-    pub fn on_avatar_changed(&self, _email: &Email) {}
+    /// Drops cached public answers for an email after its avatar or profile changed. Call
+    /// it after the database write; other nodes catch up within `avatars.cache_ttl_secs`.
+    pub fn on_avatar_changed(&self, email: &Email) {
+        self.avatar_cache.invalidate_email(&self.profiles, email);
+    }
 }
 
 /// Builds the router with every route and layer.
@@ -117,7 +123,10 @@ pub fn router(state: AppState) -> Router {
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
-        .with_state(state)
+        .with_state(state.clone())
+        // Public reads keep a lean layer stack of their own (routes/public.rs); merged
+        // after `.layer` so that the layers above don't wrap them.
+        .merge(routes::public::router(state))
 }
 
 async fn not_found() -> ApiError {

@@ -39,6 +39,8 @@ use super::routes;
         routes::uploads::put_avatar,
         routes::uploads::get_avatar_status,
         routes::uploads::delete_avatar,
+        routes::avatar::get_avatar,
+        routes::images::get_image,
         routes::limits::get_limits,
         routes::ops::lbheartbeat,
         routes::ops::heartbeat,

@@ -13,6 +13,7 @@ use moocard::{
         ids::OwnerKey,
         record::RecordKey,
     },
+    http::avatar_cache::AvatarCache,
     jobs::ProcessAvatar,
     profiles::{now_ms, now_rfc3339, upload_aad, ProfileError, Profiles},
     store::NewImage,
@@ -30,6 +31,9 @@ use crate::{
 pub struct AvatarHandler {
     profiles: Profiles,
     pipeline: Arc<PipelineConfig>,
+    /// This process's public-read cache: a pool embedded in `serve` makes a new avatar
+    /// visible at once on its own node (other nodes within the cache TTL).
+    cache: Arc<AvatarCache>,
 }
 
 fn transient(e: ProfileError) -> JobError {
@@ -49,10 +53,11 @@ enum Standing {
 
 impl AvatarHandler {
     /// Builds a handler.
-    pub fn new(profiles: Profiles, pipeline: PipelineConfig) -> Self {
+    pub fn new(profiles: Profiles, pipeline: PipelineConfig, cache: Arc<AvatarCache>) -> Self {
         Self {
             profiles,
             pipeline: Arc::new(pipeline),
+            cache,
         }
     }
 
@@ -196,6 +201,7 @@ impl AvatarHandler {
             })
             .await
             .map_err(transient)?;
+        self.cache.invalidate_owner(&owner);
         let _ = self.profiles.store().delete_upload(&job.upload_id).await;
         match committed {
             Some(_) => tracing::info!(job.id = %ctx.job_id, attempt = ctx.attempt, "avatar ready"),

@@ -28,7 +28,11 @@ pub async fn run_pool(
     concurrency: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let handler = AvatarHandler::new(app.profiles.clone(), pipeline_config(app));
+    let handler = AvatarHandler::new(
+        app.profiles.clone(),
+        pipeline_config(app),
+        app.avatar_cache.clone(),
+    );
     let q = &app.config.queue;
     let opts = RunnerOptions {
         concurrency,

@@ -123,6 +123,16 @@ async fn upload_becomes_ready_with_every_size() {
         let decoded = image::load_from_memory(&bytes).expect("decodes");
         assert_eq!((decoded.width(), decoded.height()), (size, size));
     }
+    // Served through the public routes: by content id and by Gravatar hash.
+    let r = t.get(urls["32"].as_str().expect("url"), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    let md5 = "8d8fbcf6ac28e4ec4dabcb2ae1dfa4f3"; // md5("ada@example.org")
+    let r = t.get(&format!("/avatar/{md5}?s=100"), None).await;
+    assert_eq!(r.status, 200);
+    let served = image::load_from_memory(&r.body).expect("decodes");
+    assert_eq!(served.width(), 128, "100 snaps up to 128");
     // The profile shows the same status, and the original is gone.
     let profile = t
         .get(

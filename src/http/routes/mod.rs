@@ -1,6 +1,9 @@
 //! One file per resource.
 
+pub mod avatar;
+pub mod images;
 pub mod limits;
 pub mod ops;
 pub mod profiles;
+pub mod public;
 pub mod uploads;

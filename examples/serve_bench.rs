@@ -1,0 +1,167 @@
+//! Benchmark mode for `/work/shared/bench/serve-baseline.sh`: seeds one avatar from
+//! `<root>/a/avatar.jpg` into a fresh SQLite database (every configured size gets those
+//! bytes, so the response is byte-for-byte the file nginx serves) and serves the REAL
+//! router (all layers, metrics recorder installed as on a scraped node).
+//!
+//! ```sh
+//! cargo build --release -p moocard --example serve_bench
+//! EXTRA_NAME=moocard EXTRA_PATH=/avatar/$(./target/release/examples/serve_bench --print-path) \
+//!   EXTRA_CMD="$PWD/target/release/examples/serve_bench --listen 127.0.0.1:{port} --root {root}" \
+//!   /work/shared/bench/serve-baseline.sh
+//! ```
+//! `--runtime current` runs tokio's single-threaded scheduler (for the pinned one-core
+//! case); the default is the multi-threaded runtime that `moocard serve` uses.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
+
+use anyhow::Context as _;
+use moocard::{
+    config::Config,
+    domain::{
+        avatar::{AvatarRecord, AvatarState, LiveAvatar, VariantRef},
+        email::Email,
+        ids::{random_id, AvatarHash},
+        record::RecordKey,
+    },
+    profiles::{now_ms, now_rfc3339},
+    store::NewImage,
+    App, Migrations,
+};
+
+const EMAIL: &str = "bench@moocard.invalid";
+
+struct Args {
+    listen: SocketAddr,
+    root: PathBuf,
+    current_thread: bool,
+    /// Diagnosis only: the two public routes without the shared layers, to measure them.
+    bare: bool,
+}
+
+fn args() -> anyhow::Result<Option<Args>> {
+    let mut listen = None;
+    let mut root = None;
+    let mut current_thread = false;
+    let mut bare = false;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--listen" => listen = Some(it.next().context("--listen ADDR")?.parse()?),
+            "--root" => root = Some(PathBuf::from(it.next().context("--root DIR")?)),
+            "--runtime" => current_thread = it.next().as_deref() == Some("current"),
+            "--print-path" => return Ok(None),
+            "--bare" => bare = true,
+            other => anyhow::bail!("unknown argument {other}"),
+        }
+    }
+    Ok(Some(Args {
+        listen: listen.context("--listen is required")?,
+        root: root.context("--root is required")?,
+        current_thread,
+        bare,
+    }))
+}
+
+fn main() -> anyhow::Result<()> {
+    let Some(args) = args()? else {
+        let email = Email::parse(EMAIL).map_err(anyhow::Error::msg)?;
+        let md5 = AvatarHash::all_for(&moocard::crypto::IdKeys::new([0; 32]), &email)[0];
+        println!("{}", hex::encode(md5.bytes()));
+        return Ok(());
+    };
+    let rt = if args.current_thread {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+    };
+    rt.block_on(run(args))
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    moocard::telemetry::init_logging(false);
+    // Installed up front, as on a node that Prometheus scrapes, so metrics cost what
+    // they cost in production.
+    moocard::telemetry::metrics_handle();
+    let bytes = std::fs::read(args.root.join("a/avatar.jpg")).context("root/a/avatar.jpg")?;
+    let dir = tempfile::tempdir()?;
+    let config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    }
+    .validate()?;
+    let app = App::build(config, Migrations::Run).await?;
+    seed(&app, bytes).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let router = if args.bare {
+        moocard::http::routes::public::routes().with_state(app.state())
+    } else {
+        moocard::http::router(app.state())
+    };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let quit = async {
+        // serve-baseline.sh stops servers with SIGQUIT (nginx's graceful stop).
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::quit()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    moocard::serve(listener, router, async {
+        tokio::select! { () = shutdown => {}, () = quit => {} }
+    })
+    .await?;
+    Ok(())
+}
+
+/// Makes `bytes` the live avatar of [`EMAIL`] at every configured size.
+async fn seed(app: &App, bytes: Vec<u8>) -> anyhow::Result<()> {
+    let email = Email::parse(EMAIL).map_err(anyhow::Error::msg)?;
+    let owner = app.profiles.owner(&email);
+    let images: Vec<NewImage> = app
+        .config
+        .limits
+        .sizes
+        .iter()
+        .map(|&size| NewImage {
+            id: random_id(),
+            owner,
+            generation: 1,
+            size,
+            content_type: "image/jpeg".into(),
+            bytes: bytes.clone(),
+        })
+        .collect();
+    app.profiles.store().put_images(&images, now_ms()).await?;
+    let variants: BTreeMap<u32, VariantRef> = images
+        .iter()
+        .map(|i| {
+            let v = VariantRef {
+                id: i.id.clone(),
+                content_type: i.content_type.clone(),
+            };
+            (i.size, v)
+        })
+        .collect();
+    let record = AvatarRecord {
+        state: AvatarState::Ready,
+        generation: 1,
+        current: Some(LiveAvatar {
+            generation: 1,
+            variants,
+            updated_at: now_rfc3339(),
+        }),
+        updated_at: Some(now_rfc3339()),
+        ..AvatarRecord::default()
+    };
+    app.profiles
+        .write(Some(&email), &owner, RecordKey::Avatar, &record, None)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,365 @@
+//! In-memory caches behind the public reads (`/avatar/{hash}`, `/images/{id}`), so that a
+//! hot 200 or 304 does no database round trip and no per-request formatting.
+//!
+//! - `hot`: (request hash, size) -> the live variant's bytes and header values (or "no
+//!   avatar"), so a hit is one lookup; bounded by `avatars.cache_bytes` (weighed by size),
+//!   expiring after `avatars.cache_ttl_secs`.
+//! - `images`: content id -> the same shared entries for `/images/{id}`, a quarter of the
+//!   budget, same TTL so that a deleted profile's images leave memory on every node
+//!   within the TTL.
+//! - default graphics: rendered once per (kind, size); identicons in a bounded cache.
+//!
+//! Invalidation is synchronous and lock-free: entries carry the value of a stamp bucket
+//! (by owner, or by request hash for "no avatar" entries) read *before* the database was
+//! asked; `invalidate_*` bumps the buckets, and a hit whose stamp moved counts as a miss.
+//! This node sees its own changes at once; other nodes within the TTL (the database stays
+//! the source of truth).
+
+use std::{
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, OnceLock,
+    },
+    time::Duration,
+};
+
+use axum::{body::Bytes, http::HeaderValue};
+use moka::future::Cache;
+use sha2::{Digest as _, Sha256};
+
+use crate::{
+    config::Config,
+    defaults::{self, DefaultKind, RenderError},
+    domain::{
+        avatar::AvatarRecord, email::Email, ids::AvatarHash, ids::OwnerKey, record::RecordKey,
+    },
+    http::error::ApiError,
+    profiles::{ProfileError, Profiles},
+    store::StoreError,
+};
+
+/// A response body with its header values, built once and shared.
+#[derive(Debug)]
+pub struct Served {
+    /// The image bytes (cloning is a reference-count bump).
+    pub body: Bytes,
+    /// `image/jpeg` or `image/png`.
+    pub content_type: HeaderValue,
+    /// Strong entity tag, quoted.
+    pub etag: HeaderValue,
+}
+
+/// The resolved answer for one (request hash, size).
+struct Resolved {
+    /// The variant served, or `None` when there is no avatar.
+    served: Option<Arc<Served>>,
+    bucket: usize,
+    stamp: u64,
+}
+
+type HotKey = ([u8; 33], u32);
+
+const BUCKETS: usize = 4096;
+
+/// The caches of one node. Shared by every handler through `AppState`.
+pub struct AvatarCache {
+    hot: Cache<HotKey, Arc<Resolved>>,
+    images: Cache<String, Arc<Served>>,
+    identicons: Cache<(u128, u32), Arc<Served>>,
+    drawn: Vec<OnceLock<Arc<Served>>>,
+    stamps: Box<[AtomicU64]>,
+    /// Configured sizes, ascending.
+    sizes: Vec<u32>,
+    /// `Cache-Control` of `/avatar/...` (`public, max-age=<avatars.max_age_secs>`).
+    pub max_age: HeaderValue,
+    /// Bound on a cache miss's database work (the public routes have no timeout layer).
+    db_timeout: Duration,
+}
+
+/// A miss that outlived `server.request_timeout_secs`: reported like a pool timeout (503).
+fn timed_out() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolTimedOut)
+}
+
+impl std::fmt::Debug for AvatarCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AvatarCache").finish_non_exhaustive()
+    }
+}
+
+/// The cache key of a request hash: its kind and bytes (never stored, never logged).
+fn key_of(hash: &AvatarHash) -> [u8; 33] {
+    let mut k = [0u8; 33];
+    k[0] = match hash {
+        AvatarHash::Md5(_) => 1,
+        AvatarHash::Sha256(_) => 2,
+        AvatarHash::Public(_) => 3,
+    };
+    let b = hash.bytes();
+    k[1..1 + b.len()].copy_from_slice(b);
+    k
+}
+
+fn bucket_of(bytes: &[u8]) -> usize {
+    let mut b = [0u8; 8];
+    let n = bytes.len().min(8);
+    b[..n].copy_from_slice(&bytes[..n]);
+    (u64::from_le_bytes(b) % BUCKETS as u64) as usize
+}
+
+/// A strong ETag: the content id when it is a plain token, else a digest of the bytes.
+fn etag_for(id: Option<&str>, bytes: &[u8]) -> HeaderValue {
+    let token = match id {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= 128
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
+        {
+            id.to_owned()
+        }
+        _ => hex::encode(&Sha256::digest(bytes)[..12]),
+    };
+    HeaderValue::from_str(&format!("\"{token}\"")).unwrap_or(HeaderValue::from_static("\"x\""))
+}
+
+fn served(bytes: Vec<u8>, content_type: &str, id: Option<&str>) -> Arc<Served> {
+    let etag = etag_for(id, &bytes);
+    Arc::new(Served {
+        body: Bytes::from(bytes),
+        content_type: HeaderValue::from_str(content_type)
+            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        etag,
+    })
+}
+
+impl AvatarCache {
+    /// Builds empty caches sized from `avatars.*` and `limits.sizes`.
+    pub fn new(config: &Config) -> Self {
+        let a = &config.avatars;
+        let ttl = Duration::from_secs(a.cache_ttl_secs.max(1));
+        let mut sizes = config.limits.sizes.clone();
+        sizes.sort_unstable();
+        sizes.dedup();
+        Self {
+            hot: Cache::builder()
+                .max_capacity(a.cache_bytes)
+                .weigher(|_: &HotKey, v: &Arc<Resolved>| {
+                    let bytes = v.served.as_ref().map_or(0, |s| s.body.len());
+                    u32::try_from(bytes + 128).unwrap_or(u32::MAX)
+                })
+                .time_to_live(ttl)
+                .build(),
+            images: Cache::builder()
+                .max_capacity(a.cache_bytes / 4)
+                .weigher(|k: &String, v: &Arc<Served>| {
+                    u32::try_from(v.body.len() + k.len() + 128).unwrap_or(u32::MAX)
+                })
+                .time_to_live(ttl)
+                .build(),
+            identicons: Cache::builder()
+                .max_capacity((a.cache_bytes / 8).max(1 << 20))
+                .weigher(|_: &(u128, u32), v: &Arc<Served>| {
+                    u32::try_from(v.body.len() + 128).unwrap_or(u32::MAX)
+                })
+                .build(),
+            drawn: (0..DefaultKind::ALL.len() * sizes.len())
+                .map(|_| OnceLock::new())
+                .collect(),
+            stamps: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            sizes,
+            max_age: HeaderValue::from_str(&format!("public, max-age={}", a.max_age_secs))
+                .unwrap_or(HeaderValue::from_static("public, max-age=300")),
+            db_timeout: config.request_timeout(),
+        }
+    }
+
+    /// The smallest configured size >= `requested`, or the largest (API.md §Public reads).
+    pub fn snap(&self, requested: u32) -> u32 {
+        self.sizes
+            .iter()
+            .copied()
+            .find(|&s| s >= requested)
+            .or_else(|| self.sizes.last().copied())
+            .unwrap_or(requested)
+    }
+
+    fn stamp(&self, bucket: usize) -> u64 {
+        self.stamps[bucket].load(Ordering::Acquire)
+    }
+
+    fn bump(&self, bucket: usize) {
+        self.stamps[bucket].fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The live avatar behind `hash` at `size` (already snapped), or `None` when there is
+    /// none. Only the live set of variants is read, so queued, processing and failed
+    /// uploads keep serving the previous avatar.
+    pub async fn avatar(
+        &self,
+        profiles: &Profiles,
+        hash: &AvatarHash,
+        size: u32,
+    ) -> Result<Option<Arc<Served>>, ApiError> {
+        let key = (key_of(hash), size);
+        if let Some(hit) = self.hot.get(&key).await {
+            if self.stamp(hit.bucket) == hit.stamp {
+                return Ok(hit.served.clone());
+            }
+            self.hot.invalidate(&key).await;
+        }
+        // Concurrent misses on one key (a hot avatar whose entry just expired) share one
+        // database read instead of all asking at once.
+        let load = async {
+            tokio::time::timeout(self.db_timeout, self.resolve(profiles, hash, &key))
+                .await
+                .map_err(|_| ProfileError::Store(timed_out()))?
+        };
+        match self.hot.try_get_with(key, load).await {
+            Ok(r) => Ok(r.served.clone()),
+            Err(e) => Err(match &*e {
+                ProfileError::Store(StoreError::Unavailable(_)) => {
+                    ApiError::Unavailable("the database is unavailable; try again shortly".into())
+                }
+                other => ApiError::Internal(other.to_string()),
+            }),
+        }
+    }
+
+    async fn resolve(
+        &self,
+        profiles: &Profiles,
+        hash: &AvatarHash,
+        key: &HotKey,
+    ) -> Result<Arc<Resolved>, ProfileError> {
+        // Stamps are read before the database so that a change committed meanwhile
+        // (which bumps the stamp after writing) makes this entry stale at once.
+        let hash_bucket = bucket_of(&key.0[1..]);
+        let hash_stamp = self.stamp(hash_bucket);
+        let none = |bucket, stamp| {
+            Arc::new(Resolved {
+                served: None,
+                bucket,
+                stamp,
+            })
+        };
+        let store = profiles.store();
+        let Some(owner) = store.resolve_alias(&hash.alias(profiles.ids())).await? else {
+            return Ok(none(hash_bucket, hash_stamp));
+        };
+        let bucket = bucket_of(&owner.0);
+        let stamp = self.stamp(bucket);
+        let live = profiles
+            .read::<AvatarRecord>(&owner, RecordKey::Avatar)
+            .await?
+            .and_then(|(rec, _)| rec.current);
+        // The variant for the size, or the nearest larger one (else the largest) if the
+        // configured sizes changed after this avatar was processed.
+        let id = live.and_then(|live| {
+            let v = &live.variants;
+            let pick = v.range(key.1..).next().or_else(|| v.iter().next_back());
+            pick.map(|(_, v)| v.id.clone())
+        });
+        let served = match id {
+            Some(id) => self.fetch_image(profiles, &id).await?,
+            None => None,
+        };
+        Ok(Arc::new(Resolved {
+            served,
+            bucket,
+            stamp,
+        }))
+    }
+
+    /// One stored variant by content id (immutable content, cached by id).
+    pub async fn image(
+        &self,
+        profiles: &Profiles,
+        id: &str,
+    ) -> Result<Option<Arc<Served>>, StoreError> {
+        if let Some(hit) = self.images.get(id).await {
+            return Ok(Some(hit));
+        }
+        tokio::time::timeout(self.db_timeout, self.fetch_image(profiles, id))
+            .await
+            .map_err(|_| timed_out())?
+    }
+
+    async fn fetch_image(
+        &self,
+        profiles: &Profiles,
+        id: &str,
+    ) -> Result<Option<Arc<Served>>, StoreError> {
+        if let Some(hit) = self.images.get(id).await {
+            return Ok(Some(hit));
+        }
+        let Some(img) = profiles.store().get_image(id).await? else {
+            return Ok(None);
+        };
+        let s = served(img.bytes, &img.content_type, Some(id));
+        self.images.insert(id.to_owned(), s.clone()).await;
+        Ok(Some(s))
+    }
+
+    /// A default graphic at `size` (a configured size), rendered on first use.
+    /// `seed` (16+ bytes of the request hash) picks the identicon.
+    pub async fn default_graphic(
+        &self,
+        kind: DefaultKind,
+        size: u32,
+        seed: &[u8],
+    ) -> Result<Arc<Served>, RenderError> {
+        if kind == DefaultKind::Identicon {
+            let mut s = [0u8; 16];
+            let n = seed.len().min(16);
+            s[..n].copy_from_slice(&seed[..n]);
+            let key = (u128::from_le_bytes(s), size);
+            if let Some(hit) = self.identicons.get(&key).await {
+                return Ok(hit);
+            }
+            let v = served(defaults::render(kind, size, &s)?, "image/png", None);
+            self.identicons.insert(key, v.clone()).await;
+            return Ok(v);
+        }
+        let k = DefaultKind::ALL
+            .iter()
+            .position(|&d| d == kind)
+            .unwrap_or(0);
+        let slot = self
+            .sizes
+            .iter()
+            .position(|&s| s == size)
+            .and_then(|i| self.drawn.get(k * self.sizes.len() + i));
+        if let Some(hit) = slot.and_then(OnceLock::get) {
+            return Ok(hit.clone());
+        }
+        // Two racing first requests may both render; one result is kept. Cheaper than
+        // making every later request go through a lock. The drawing takes up to ~100 ms
+        // at 512 px, so it runs off the async workers (once per kind and size).
+        let seed = seed.to_vec();
+        let png = tokio::task::spawn_blocking(move || defaults::render(kind, size, &seed))
+            .await
+            .map_err(|e| RenderError::Panicked(e.to_string()))??;
+        let v = served(png, "image/png", None);
+        Ok(match slot {
+            Some(cell) => cell.get_or_init(|| v).clone(),
+            None => v,
+        })
+    }
+
+    /// Forgets everything cached about an email's avatar on this node: the answers for
+    /// its three lookup hashes and anything resolved through its owner key.
+    pub fn invalidate_email(&self, profiles: &Profiles, email: &Email) {
+        for hash in AvatarHash::all_for(profiles.ids(), email) {
+            self.bump(bucket_of(&key_of(&hash)[1..]));
+        }
+        self.invalidate_owner(&profiles.owner(email));
+    }
+
+    /// Forgets what was resolved through an owner key (for callers that only know the
+    /// owner, such as a worker embedded in this process).
+    pub fn invalidate_owner(&self, owner: &OwnerKey) {
+        self.bump(bucket_of(&owner.0));
+    }
+}

@@ -1,0 +1,98 @@
+//! `GET /images/{id}` (API.md §Public reads): one stored variant by content id. Content
+//! ids never change meaning, so the answer is cacheable forever. Also home of the shared
+//! response builder for public images.
+
+use axum::{
+    body::Body,
+    extract::{rejection::PathRejection, Path, Request, State},
+    http::{header, HeaderMap, HeaderValue, Response, StatusCode},
+};
+
+use crate::http::{
+    avatar_cache::Served,
+    error::ApiError,
+    routes::avatar::{none_match, public_error},
+    AppState,
+};
+
+/// `Cache-Control` of `/images/{id}`: the bytes behind an id never change.
+pub const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
+
+/// A 200 (or 304 when `If-None-Match` matches) for a public image. Every header value is
+/// pre-built, so this only bumps reference counts.
+pub fn image_response(
+    img: &Served,
+    cache_control: &HeaderValue,
+    req: &HeaderMap,
+) -> Response<Body> {
+    let not_modified = none_match(req, &img.etag);
+    let mut res = if not_modified {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        Response::new(Body::from(img.body.clone()))
+    };
+    let h = res.headers_mut();
+    h.reserve(7);
+    if !not_modified {
+        h.insert(header::CONTENT_TYPE, img.content_type.clone());
+    }
+    h.insert(header::ETAG, img.etag.clone());
+    h.insert(header::CACHE_CONTROL, cache_control.clone());
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    res
+}
+
+/// Whether `id` could be a content id; anything else is answered 404 without a query.
+fn plausible_id(id: &str) -> bool {
+    (1..=128).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `GET /images/{id}` (and HEAD).
+#[utoipa::path(get, path = "/images/{id}", tag = "public",
+    params(("id" = String, Path, description = "Content id from a profile's avatar urls")),
+    responses((status = 200, description = "image/jpeg or image/png"), (status = 304, description = "If-None-Match matched"),
+        (status = 404, body = crate::http::ErrorBody)))]
+pub async fn get_image(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    req: Request,
+) -> Response<Body> {
+    let (parts, _body) = req.into_parts();
+    let found = match path {
+        Ok(Path(id)) if plausible_id(&id) => state.avatar_cache.image(&state.profiles, &id).await,
+        _ => Ok(None),
+    };
+    let err = match found {
+        Ok(Some(img)) => return image_response(&img, &IMMUTABLE, &parts.headers),
+        Ok(None) => ApiError::NotFound("no image has this id".into()),
+        Err(e) => ApiError::from(e),
+    };
+    public_error(err)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids() {
+        assert!(super::plausible_id("0123abcdef_-X"));
+        assert!(!super::plausible_id(""));
+        assert!(!super::plausible_id("../etc"));
+        assert!(!super::plausible_id(&"a".repeat(129)));
+    }
+}

@@ -1,0 +1,185 @@
+//! Public reads (API.md §Public reads) through the real router over a temp SQLite file:
+//! lookups by every kind of hash, size snapping, defaults, conditional GETs, headers,
+//! `/images/{id}` and cache invalidation. This file holds the harness; the cases live in
+//! the modules below.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns fail loudly on purpose"
+)]
+
+mod changes;
+mod reads;
+
+use std::collections::BTreeMap;
+
+use axum::{
+    body::Body,
+    http::{header, HeaderMap, Method, Request, StatusCode},
+    Router,
+};
+use http_body_util::BodyExt as _;
+use moocard::{
+    config::Config,
+    domain::{
+        avatar::{AvatarRecord, AvatarState, LiveAvatar, VariantRef},
+        email::Email,
+        ids::{random_id, AvatarHash, PublicId},
+        record::RecordKey,
+    },
+    http::{router, AppState},
+    profiles::{now_ms, now_rfc3339},
+    store::NewImage,
+    App, Migrations,
+};
+use tower::ServiceExt as _;
+
+struct TestApp {
+    _dir: tempfile::TempDir,
+    app: App,
+    state: AppState,
+    router: Router,
+}
+
+async fn test_app(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().to_path_buf(),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let app = App::build(config.validate().unwrap(), Migrations::Run)
+        .await
+        .unwrap();
+    let state = app.state();
+    TestApp {
+        _dir: dir,
+        router: router(state.clone()),
+        state,
+        app,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl TestApp {
+    async fn call(&self, method: Method, uri: &str, inm: Option<&str>) -> Answer {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(tag) = inm {
+            req = req.header(header::IF_NONE_MATCH, tag);
+        }
+        let res = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = res.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, uri: &str) -> Answer {
+        self.call(Method::GET, uri, None).await
+    }
+
+    /// Stores one JPEG-labelled variant per size (bytes `"<tag>-<size>"`) and makes them
+    /// the live set, as a worker's commit would. Returns size -> content id.
+    async fn make_live(&self, email: &Email, tag: &str) -> BTreeMap<u32, String> {
+        let profiles = &self.app.profiles;
+        let owner = profiles.owner(email);
+        let (rec, _) = profiles
+            .read::<AvatarRecord>(&owner, RecordKey::Avatar)
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        let generation = rec.generation + 1;
+        let images: Vec<NewImage> = [32, 64, 128, 256, 512]
+            .into_iter()
+            .map(|size| NewImage {
+                id: random_id(),
+                owner,
+                generation,
+                size,
+                content_type: "image/jpeg".into(),
+                bytes: format!("{tag}-{size}").into_bytes(),
+            })
+            .collect();
+        profiles
+            .store()
+            .put_images(&images, now_ms())
+            .await
+            .unwrap();
+        let variants: BTreeMap<u32, VariantRef> = images
+            .iter()
+            .map(|i| {
+                let v = VariantRef {
+                    id: i.id.clone(),
+                    content_type: i.content_type.clone(),
+                };
+                (i.size, v)
+            })
+            .collect();
+        self.set_current(
+            email,
+            Some(LiveAvatar {
+                generation,
+                variants: variants.clone(),
+                updated_at: now_rfc3339(),
+            }),
+            AvatarState::Ready,
+        )
+        .await;
+        variants.into_iter().map(|(s, v)| (s, v.id)).collect()
+    }
+
+    async fn set_current(&self, email: &Email, current: Option<LiveAvatar>, state: AvatarState) {
+        let owner = self.app.profiles.owner(email);
+        self.app
+            .profiles
+            .update::<AvatarRecord, _>(Some(email), &owner, RecordKey::Avatar, |mut rec| {
+                rec.generation += 1;
+                rec.state = state;
+                rec.current = current.clone();
+                Ok(Some(rec))
+            })
+            .await
+            .unwrap();
+    }
+
+    fn hashes(&self, email: &Email) -> [String; 3] {
+        let [md5, sha, _] = AvatarHash::all_for(self.app.profiles.ids(), email);
+        [
+            hex::encode(md5.bytes()),
+            hex::encode(sha.bytes()),
+            PublicId::of(self.app.profiles.ids(), email).0,
+        ]
+    }
+}
+
+fn email(s: &str) -> Email {
+    Email::parse(s).unwrap()
+}
+
+fn png_size(body: &[u8]) -> u32 {
+    let reader = png::Decoder::new(body).read_info().unwrap();
+    assert_eq!(reader.info().width, reader.info().height);
+    reader.info().width
+}
+
+fn json_code(a: &Answer) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    assert!(v["message"].is_string());
+    v["code"].as_str().unwrap().to_owned()
+}
+
+const UNKNOWN: &str = "00000000000000000000000000000000";
