@@ -57,7 +57,11 @@ struct JpegInfo {
     adobe: bool,
     exif: Option<Vec<u8>>,
     icc: Option<Vec<u8>>,
+    scans: u32,
 }
+
+/// Upper bound on JPEG scans (SOS markers); see [`scan_jpeg`].
+const MAX_SCANS: u32 = 100;
 
 impl<'a> Source<'a> {
     /// Checks the container and reads metadata; no pixel is decoded yet.
@@ -366,10 +370,19 @@ fn scan_jpeg(b: &[u8]) -> Result<JpegInfo, PipelineError> {
                 }
                 i += len;
                 if m == 0xDA {
+                    // Each progressive scan makes libjpeg revisit the whole coefficient
+                    // buffer, so thousands of tiny scans turn a small file into minutes of
+                    // CPU. Real encoders write about 10; libjpeg-turbo suggests capping.
+                    info.scans += 1;
+                    if info.scans > MAX_SCANS {
+                        return Err(PipelineError::undecodable(format!(
+                            "JPEG has more than {MAX_SCANS} scans; the limit is {MAX_SCANS}"
+                        )));
+                    }
                     // Entropy-coded data: skip to the next marker that is not a stuffed
                     // zero (FF 00), a restart (FF D0..D7) or fill.
                     loop {
-                        let Some(off) = b[i..].iter().position(|&x| x == 0xFF) else {
+                        let Some(off) = find_ff(&b[i..]) else {
                             return Err(truncated("JPEG", "no end-of-image marker"));
                         };
                         i += off;
@@ -390,6 +403,28 @@ fn scan_jpeg(b: &[u8]) -> Result<JpegInfo, PipelineError> {
     }
     info.icc = assemble_icc(icc_chunks);
     Ok(info)
+}
+
+/// Index of the first 0xFF byte. Checks 8 bytes per step (SWAR), because the walk covers
+/// every byte of the entropy-coded data, megabytes for a camera photo.
+fn find_ff(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut start = 0;
+    for chunk in b.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        // A byte of !x is zero exactly where x has 0xFF.
+        let v = !u64::from_le_bytes(word);
+        if v.wrapping_sub(ONES) & !v & HIGHS != 0 {
+            break;
+        }
+        start += 8;
+    }
+    b[start..]
+        .iter()
+        .position(|&x| x == 0xFF)
+        .map(|p| p + start)
 }
 
 /// Joins APP2 ICC chunks by sequence number; an inconsistent set is dropped (and the image
@@ -448,5 +483,28 @@ mod tests {
         for n in 0..j.len() - 1 {
             assert!(scan_jpeg(&j[..n]).is_err(), "prefix {n}");
         }
+    }
+
+    #[test]
+    fn find_ff_matches_a_plain_search() {
+        let mut v = vec![0u8; 40];
+        assert_eq!(find_ff(&v), None);
+        for i in [0, 7, 8, 9, 23, 39] {
+            v.fill(0x7F);
+            v[i] = 0xFF;
+            assert_eq!(find_ff(&v), Some(i));
+            assert_eq!(find_ff(&v[..i]), None);
+        }
+    }
+
+    #[test]
+    fn scan_bombs_are_refused() {
+        let mut j = vec![0xFF, 0xD8];
+        for _ in 0..=MAX_SCANS {
+            j.extend_from_slice(&[0xFF, 0xDA, 0, 2, 7]);
+        }
+        j.extend_from_slice(&[0xFF, 0xD9]);
+        let e = scan_jpeg(&j).expect_err("too many scans");
+        assert!(e.message.contains("the limit is 100"), "{}", e.message);
     }
 }
