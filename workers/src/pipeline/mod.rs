@@ -3,12 +3,12 @@
 //!
 //! | stage | file | owns |
 //! |---|---|---|
-//! | decode | [`decode`] | format dispatch, truncation checks, decoder limits, JPEG shrink-on-load |
-//! | orient | [`orient`] | EXIF orientation parsing and the 8 transforms |
-//! | crop | [`crop`] | crop validation and the square source rectangle |
-//! | resize | [`resize`] | Lanczos3 resampling (premultiplied alpha) |
-//! | color | [`color`] | ICC / CMYK to sRGB, alpha detection |
-//! | encode | [`encode`] | mozjpeg (opaque) and oxipng (transparent) output |
+//! | decode | `decode.rs` | format dispatch, truncation checks, decoder limits, JPEG shrink-on-load |
+//! | orient | `orient.rs` | EXIF orientation parsing and the 8 transforms |
+//! | crop | `crop.rs` | crop validation and the square source rectangle |
+//! | resize | `resize.rs` | Lanczos3 resampling (premultiplied alpha) |
+//! | color | `color.rs` | ICC / CMYK to sRGB, alpha detection |
+//! | encode | `encode.rs` | mozjpeg (opaque) and oxipng (transparent) output |
 //!
 //! Order matters for cost: the square is resampled straight out of the (shrink-on-load)
 //! decoded buffer, and orientation and colour conversion then run on the 512 px result
@@ -16,12 +16,12 @@
 //! up to the usual gamma-space resampling error that every anchor tool also makes).
 
 pub mod cli;
-pub mod color;
-pub mod crop;
-pub mod decode;
-pub mod encode;
-pub mod orient;
-pub mod resize;
+mod color;
+mod crop;
+mod decode;
+mod encode;
+mod orient;
+mod resize;
 
 use moocard::crop::Crop;
 use moocard::limits::ImageLimits;
