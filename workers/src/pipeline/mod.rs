@@ -171,6 +171,9 @@ pub(crate) struct Pixels {
 /// square at least as large as the biggest size); resample the square to the biggest
 /// size; orient; convert to sRGB; choose JPEG or PNG by real transparency; derive each
 /// smaller size from the previous one (BASELINE.md: faster, and sharper at 32 px).
+///
+/// CPU-bound (tens to hundreds of milliseconds): call it from `spawn_blocking` or a pool.
+/// It uses up to two threads, encoding the largest size on a scoped thread.
 pub fn process(
     bytes: &[u8],
     crop: Option<Crop>,
