@@ -304,6 +304,18 @@ fn outputs_carry_no_metadata() {
                 );
             }
             assert!(!v.bytes.windows(6).any(|w| w == b"secret"), "{name}");
+            if v.format == OutputFormat::Jpeg {
+                // Baseline SOF0 with 4:2:0 (luma sampling 2x2) for colour output.
+                let sof = v
+                    .bytes
+                    .windows(2)
+                    .position(|w| w == [0xFF, 0xC0])
+                    .expect("SOF0");
+                let components = v.bytes[sof + 9];
+                if components == 3 {
+                    assert_eq!(v.bytes[sof + 11], 0x22, "{name}: not 4:2:0");
+                }
+            }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The `moocard thumbnail IN OUTDIR` command: runs [`process`](super::process) on one file
+//! The `moocard thumbnail IN OUTDIR` command: runs [`process`] on one file
 //! with the default configuration and writes `{OUTDIR}/{size}.{jpg|png}`. Used by the
 //! benchmark scripts (shared/bench) and for trying the pipeline by hand.
 

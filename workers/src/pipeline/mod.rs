@@ -3,12 +3,12 @@
 //!
 //! | stage | file | owns |
 //! |---|---|---|
-//! | decode | [`decode`] | format dispatch, truncation checks, decoder limits, JPEG shrink-on-load |
-//! | orient | [`orient`] | EXIF orientation parsing and the 8 transforms |
-//! | crop | [`crop`] | crop validation and the square source rectangle |
-//! | resize | [`resize`] | Lanczos3 resampling (premultiplied alpha) |
-//! | color | [`color`] | ICC / CMYK to sRGB, alpha detection |
-//! | encode | [`encode`] | mozjpeg (opaque) and oxipng (transparent) output |
+//! | decode | `decode.rs` | format dispatch, truncation checks, decoder limits, JPEG shrink-on-load |
+//! | orient | `orient.rs` | EXIF orientation parsing and the 8 transforms |
+//! | crop | `crop.rs` | crop validation and the square source rectangle |
+//! | resize | `resize.rs` | Lanczos3 resampling (premultiplied alpha) |
+//! | color | `color.rs` | ICC / CMYK to sRGB, alpha detection |
+//! | encode | `encode.rs` | mozjpeg (opaque) and oxipng (transparent) output |
 //!
 //! Order matters for cost: the square is resampled straight out of the (shrink-on-load)
 //! decoded buffer, and orientation and colour conversion then run on the 512 px result
@@ -16,12 +16,12 @@
 //! up to the usual gamma-space resampling error that every anchor tool also makes).
 
 pub mod cli;
-pub mod color;
-pub mod crop;
-pub mod decode;
-pub mod encode;
-pub mod orient;
-pub mod resize;
+mod color;
+mod crop;
+mod decode;
+mod encode;
+mod orient;
+mod resize;
 
 use moocard::crop::Crop;
 use moocard::limits::ImageLimits;
@@ -171,6 +171,9 @@ pub(crate) struct Pixels {
 /// square at least as large as the biggest size); resample the square to the biggest
 /// size; orient; convert to sRGB; choose JPEG or PNG by real transparency; derive each
 /// smaller size from the previous one (BASELINE.md: faster, and sharper at 32 px).
+///
+/// CPU-bound (tens to hundreds of milliseconds): call it from `spawn_blocking` or a pool.
+/// It uses up to two threads, encoding the largest size on a scoped thread.
 pub fn process(
     bytes: &[u8],
     crop: Option<Crop>,
@@ -217,22 +220,42 @@ pub fn process(
         OutputFormat::Jpeg
     };
 
-    // Derive from the largest downwards, keeping the caller's order in the output.
+    // Derive each size from the next larger one (largest first), keeping the caller's
+    // order in the output.
     let mut order: Vec<usize> = (0..sizes.len()).collect();
     order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]));
-    let mut variants: Vec<Option<Variant>> = vec![None; sizes.len()];
+    let mut squares: Vec<(usize, Pixels)> = Vec::with_capacity(sizes.len());
     let mut current = top;
-    for idx in order {
-        let size = sizes[idx];
-        if size != current.width {
-            current = resize::downsize(&current, size)?;
+    for &idx in &order {
+        if sizes[idx] != current.width {
+            current = resize::downsize(&current, sizes[idx])?;
         }
-        let bytes = match format {
-            OutputFormat::Jpeg => encode::jpeg(&current, cfg.jpeg_quality, cfg.trellis)?,
-            OutputFormat::Png => encode::png(&current, cfg.png_preset)?,
-        };
-        variants[idx] = Some(Variant {
-            size,
+        // A copy of at most one 512 px square: cheap next to any encode.
+        squares.push((idx, current.clone()));
+    }
+    drop(current);
+
+    let encode = |p: &Pixels| match format {
+        OutputFormat::Jpeg => encode::jpeg(p, cfg.jpeg_quality, cfg.trellis),
+        OutputFormat::Png => encode::png(p, cfg.png_preset),
+    };
+    // The largest square holds ~3/4 of all output pixels, so encoding it on a second thread
+    // while this one encodes the rest roughly halves the encode wall time.
+    let (first, rest) = squares.split_at(1);
+    let (largest_bytes, rest_bytes) = std::thread::scope(|s| {
+        let handle = s.spawn(|| encode(&first[0].1));
+        let rest_bytes: Result<Vec<Vec<u8>>, PipelineError> =
+            rest.iter().map(|(_, p)| encode(p)).collect();
+        let largest = handle
+            .join()
+            .unwrap_or_else(|_| Err(PipelineError::internal("encoder thread panicked")));
+        (largest, rest_bytes)
+    });
+    let mut variants: Vec<Option<Variant>> = vec![None; sizes.len()];
+    let encoded = std::iter::once(largest_bytes?).chain(rest_bytes?);
+    for ((idx, _), bytes) in squares.iter().zip(encoded) {
+        variants[*idx] = Some(Variant {
+            size: sizes[*idx],
             format,
             bytes,
         });

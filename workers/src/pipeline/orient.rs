@@ -29,6 +29,7 @@ impl Orientation {
     }
 
     /// The raw value, 1..=8.
+    #[cfg(test)]
     pub fn value(self) -> u8 {
         self.0
     }
