@@ -216,6 +216,8 @@ pub struct QueueSettings {
     pub max_attempts: u32,
     /// Seconds before a dead worker's jobs are handed to others.
     pub orphan_after_secs: u64,
+    /// Milliseconds an idle worker waits between polls (bounds upload-to-start latency).
+    pub poll_interval_ms: u64,
     /// Seconds before replaced images and abandoned uploads are deleted.
     pub cleanup_after_secs: u64,
 }
@@ -230,6 +232,7 @@ impl Default for QueueSettings {
             job_timeout_secs: 60,
             max_attempts: 5,
             orphan_after_secs: 30,
+            poll_interval_ms: 100,
             cleanup_after_secs: 600,
         }
     }
