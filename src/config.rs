@@ -232,7 +232,7 @@ impl Default for QueueSettings {
             job_timeout_secs: 60,
             max_attempts: 5,
             orphan_after_secs: 30,
-            poll_interval_ms: 100,
+            poll_interval_ms: 50,
             cleanup_after_secs: 600,
         }
     }

@@ -45,12 +45,11 @@ async fn main() -> anyhow::Result<()> {
             .map_or("fixtures/images/photo-hubble.jpg", String::as_str),
     )?;
     let dir = tempfile::tempdir()?;
-    let mut config = Config {
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    };
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        config.database.url = url;
+    // Defaults plus MOOCARD_* variables (e.g. MOOCARD_QUEUE__POLL_INTERVAL_MS), in a temp dir.
+    let mut config = Config::load(None)?;
+    config.data_dir = dir.path().to_owned();
+    if std::env::var("DATABASE_URL").is_err() {
+        config.database.url = format!("sqlite://{}/moocard.db", dir.path().display());
     }
     config.queue.uploads_per_window = 1_000_000;
     let config = config.validate()?;

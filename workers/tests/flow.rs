@@ -127,7 +127,10 @@ async fn upload_becomes_ready_with_every_size() {
     let r = t.get(urls["32"].as_str().expect("url"), None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("image/jpeg"));
-    assert_eq!(r.header("cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(
+        r.header("cache-control"),
+        Some("public, max-age=31536000, immutable")
+    );
     let md5 = "8d8fbcf6ac28e4ec4dabcb2ae1dfa4f3"; // md5("ada@example.org")
     let r = t.get(&format!("/avatar/{md5}?s=100"), None).await;
     assert_eq!(r.status, 200);
