@@ -7,7 +7,7 @@ use crate::{
     auth::{dev::DevSigner, Verifier},
     config::Config,
     db::{DbOptions, DbPool},
-    http::{avatar_cache::AvatarCache, AppState},
+    http::{avatar_cache::AvatarCache, AppState, SharedState},
     jobs::{JobQueue, QueueConfig},
     keys,
     profiles::Profiles,
@@ -124,13 +124,13 @@ impl App {
 
     /// The HTTP state.
     pub fn state(&self) -> AppState {
-        AppState {
+        AppState::new(SharedState {
             config: self.config.clone(),
             profiles: self.profiles.clone(),
             verifier: self.verifier.clone(),
             uploads: self.uploads.clone(),
             avatar_cache: self.avatar_cache.clone(),
-        }
+        })
     }
 }
 

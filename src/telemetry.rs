@@ -1,9 +1,14 @@
 //! Logs (tracing; text or JSON, never personal data) and Prometheus metrics.
 
-use std::{sync::OnceLock, time::Instant};
+use std::{
+    collections::HashMap,
+    sync::{OnceLock, PoisonError, RwLock},
+    time::Instant,
+};
 
 use axum::{
     extract::{MatchedPath, Request},
+    http::Method,
     middleware::Next,
     response::Response,
 };
@@ -51,25 +56,60 @@ pub fn init_logging(json: bool) {
     };
 }
 
+/// Metric handles of one (route, method, status), resolved once: the registry lookup
+/// (label hashing) and the label strings are per new combination, not per request.
+#[derive(Clone)]
+struct RouteMetrics {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+}
+
+type RouteTable = HashMap<String, HashMap<(Method, u16), RouteMetrics>>;
+
+static ROUTE_METRICS: OnceLock<RwLock<RouteTable>> = OnceLock::new();
+
+fn route_metrics(route: &str, method: &Method, status: u16) -> RouteMetrics {
+    let table = ROUTE_METRICS.get_or_init(|| RwLock::new(HashMap::new()));
+    let key = (method.clone(), status);
+    if let Some(m) = table
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(route)
+        .and_then(|r| r.get(&key))
+    {
+        return m.clone();
+    }
+    let m = RouteMetrics {
+        requests: metrics::counter!("moocard_http_requests_total",
+            "route" => route.to_owned(), "method" => method.as_str().to_owned(), "status" => status.to_string()),
+        duration: metrics::histogram!("moocard_http_request_duration_seconds",
+            "route" => route.to_owned(), "method" => method.as_str().to_owned()),
+    };
+    // Bounded: routes are templates (or "unmatched"), methods and statuses are few.
+    table
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(route.to_owned())
+        .or_default()
+        .insert(key, m.clone());
+    m
+}
+
 /// Records request count and latency per route template (never the raw path, which can
 /// hold an email or a hash), and logs the hidden detail of 5xx answers once.
 pub async fn track(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
+    // MatchedPath is an Arc<str>: cloning it does not allocate.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let started = Instant::now();
     let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    let elapsed = started.elapsed().as_secs_f64();
-    metrics::counter!("moocard_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status.clone())
-        .increment(1);
-    metrics::histogram!("moocard_http_request_duration_seconds", "route" => route.clone(), "method" => method.clone())
-        .record(elapsed);
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let status = res.status().as_u16();
+    let m = route_metrics(route, &method, status);
+    m.requests.increment(1);
+    m.duration.record(started.elapsed().as_secs_f64());
     if let Some(ErrorDetail(detail)) = res.extensions().get::<ErrorDetail>() {
-        tracing::error!(http.route = %route, http.method = %method, http.status = %status, error = %detail, "request failed");
+        tracing::error!(http.route = %route, http.method = %method, http.status = status, error = %detail, "request failed");
     }
     res
 }

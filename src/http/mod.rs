@@ -36,9 +36,28 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// State shared by every handler. Cheap to clone.
+/// State shared by every handler: one `Arc`, so a request clones one pointer (axum
+/// clones the state per request; this is on the hot avatar path).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl AppState {
+    /// Wraps the shared state.
+    pub fn new(shared: SharedState) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] points at.
+pub struct SharedState {
     /// Configuration.
     pub config: Arc<Config>,
     /// Profile records.
