@@ -139,16 +139,8 @@ async fn seed(app: &App, bytes: Vec<u8>) -> anyhow::Result<()> {
         })
         .collect();
     app.profiles.store().put_images(&images, now_ms()).await?;
-    let variants: BTreeMap<u32, VariantRef> = images
-        .iter()
-        .map(|i| {
-            let v = VariantRef {
-                id: i.id.clone(),
-                content_type: i.content_type.clone(),
-            };
-            (i.size, v)
-        })
-        .collect();
+    let variants: BTreeMap<u32, VariantRef> =
+        images.iter().map(|i| (i.size, i.variant_ref())).collect();
     let record = AvatarRecord {
         state: AvatarState::Ready,
         generation: 1,

@@ -8,7 +8,10 @@ pub mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::{crypto::Sealed, db::DbPool, domain::ids::OwnerKey, domain::record::RecordKey};
+use crate::{
+    crypto::Sealed, db::DbPool, domain::avatar::VariantRef, domain::ids::OwnerKey,
+    domain::record::RecordKey,
+};
 
 /// Storage failures, typed so the HTTP layer can map them (conflicts, outages).
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +72,16 @@ pub struct NewImage {
     pub content_type: String,
     /// Encoded bytes.
     pub bytes: Vec<u8>,
+}
+
+impl NewImage {
+    /// How the avatar record refers to this variant.
+    pub fn variant_ref(&self) -> VariantRef {
+        VariantRef {
+            id: self.id.clone(),
+            content_type: self.content_type.clone(),
+        }
+    }
 }
 
 /// A stored variant as served.

@@ -119,16 +119,8 @@ impl TestApp {
             .put_images(&images, now_ms())
             .await
             .unwrap();
-        let variants: BTreeMap<u32, VariantRef> = images
-            .iter()
-            .map(|i| {
-                let v = VariantRef {
-                    id: i.id.clone(),
-                    content_type: i.content_type.clone(),
-                };
-                (i.size, v)
-            })
-            .collect();
+        let variants: BTreeMap<u32, VariantRef> =
+            images.iter().map(|i| (i.size, i.variant_ref())).collect();
         self.set_current(
             email,
             Some(LiveAvatar {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use moocard::{
     domain::{
-        avatar::{AvatarError, AvatarRecord, AvatarState, LiveAvatar, VariantRef},
+        avatar::{AvatarRecord, AvatarState, LiveAvatar},
         ids::OwnerKey,
         record::RecordKey,
     },
@@ -17,6 +17,7 @@ use moocard::{
     jobs::ProcessAvatar,
     profiles::{now_ms, now_rfc3339, upload_aad, ProfileError, Profiles},
     store::NewImage,
+    uploads::Uploads,
     ErrorCode,
 };
 use sha2::{Digest as _, Sha256};
@@ -30,6 +31,8 @@ use crate::{
 #[derive(Clone)]
 pub struct AvatarHandler {
     profiles: Profiles,
+    /// Records failures the same way the API and the cleanup loop do.
+    uploads: Uploads,
     pipeline: Arc<PipelineConfig>,
     /// This process's public-read cache: a pool embedded in `serve` makes a new avatar
     /// visible at once on its own node (other nodes within the cache TTL).
@@ -53,9 +56,15 @@ enum Standing {
 
 impl AvatarHandler {
     /// Builds a handler.
-    pub fn new(profiles: Profiles, pipeline: PipelineConfig, cache: Arc<AvatarCache>) -> Self {
+    pub fn new(
+        profiles: Profiles,
+        uploads: Uploads,
+        pipeline: PipelineConfig,
+        cache: Arc<AvatarCache>,
+    ) -> Self {
         Self {
             profiles,
+            uploads,
             pipeline: Arc::new(pipeline),
             cache,
         }
@@ -81,8 +90,7 @@ impl AvatarHandler {
             let _ = self.profiles.store().delete_upload(&job.upload_id).await;
             return Ok(());
         }
-        self.set_state(&owner, job.generation, AvatarState::Processing, None)
-            .await?;
+        self.mark_processing(&owner, job.generation).await?;
 
         let Some((upload_owner, sealed)) = self
             .profiles
@@ -172,18 +180,7 @@ impl AvatarHandler {
             .map_err(|e| transient(e.into()))?;
         let live = LiveAvatar {
             generation: job.generation,
-            variants: images
-                .iter()
-                .map(|i| {
-                    (
-                        i.size,
-                        VariantRef {
-                            id: i.id.clone(),
-                            content_type: i.content_type.clone(),
-                        },
-                    )
-                })
-                .collect(),
+            variants: images.iter().map(|i| (i.size, i.variant_ref())).collect(),
             updated_at: now_rfc3339(),
         };
         let committed = self
@@ -226,24 +223,14 @@ impl AvatarHandler {
         })
     }
 
-    async fn set_state(
-        &self,
-        owner: &OwnerKey,
-        generation: i64,
-        state: AvatarState,
-        error: Option<AvatarError>,
-    ) -> Result<(), JobError> {
+    async fn mark_processing(&self, owner: &OwnerKey, generation: i64) -> Result<(), JobError> {
         self.profiles
             .update::<AvatarRecord, _>(None, owner, RecordKey::Avatar, |mut rec| {
-                if rec.generation != generation || (rec.state == state && rec.error == error) {
+                if rec.generation != generation || rec.state == AvatarState::Processing {
                     return Ok(None);
                 }
-                rec.state = state;
-                rec.error = error.clone();
+                rec.state = AvatarState::Processing;
                 rec.updated_at = Some(now_rfc3339());
-                if state == AvatarState::Failed {
-                    rec.upload_id = None;
-                }
                 Ok(Some(rec))
             })
             .await
@@ -260,12 +247,10 @@ impl AvatarHandler {
         code: ErrorCode,
         message: &str,
     ) -> Result<(), JobError> {
-        let error = AvatarError {
-            code,
-            message: message.to_owned(),
-        };
-        self.set_state(owner, generation, AvatarState::Failed, Some(error))
-            .await?;
+        self.uploads
+            .fail(owner, generation, code, message)
+            .await
+            .map_err(transient)?;
         Err(JobError::Permanent(format!("{code}: {message}")))
     }
 

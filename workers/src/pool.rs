@@ -30,6 +30,7 @@ pub async fn run_pool(
 ) -> anyhow::Result<()> {
     let handler = AvatarHandler::new(
         app.profiles.clone(),
+        app.uploads.clone(),
         pipeline_config(app),
         app.avatar_cache.clone(),
     );
