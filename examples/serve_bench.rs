@@ -34,15 +34,12 @@ struct Args {
     listen: SocketAddr,
     root: PathBuf,
     current_thread: bool,
-    /// Diagnosis only: the two public routes without the shared layers, to measure them.
-    bare: bool,
 }
 
 fn args() -> anyhow::Result<Option<Args>> {
     let mut listen = None;
     let mut root = None;
     let mut current_thread = false;
-    let mut bare = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -50,7 +47,6 @@ fn args() -> anyhow::Result<Option<Args>> {
             "--root" => root = Some(PathBuf::from(it.next().context("--root DIR")?)),
             "--runtime" => current_thread = it.next().as_deref() == Some("current"),
             "--print-path" => return Ok(None),
-            "--bare" => bare = true,
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
@@ -58,7 +54,6 @@ fn args() -> anyhow::Result<Option<Args>> {
         listen: listen.context("--listen is required")?,
         root: root.context("--root is required")?,
         current_thread,
-        bare,
     }))
 }
 
@@ -96,11 +91,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let app = App::build(config, Migrations::Run).await?;
     seed(&app, bytes).await?;
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let router = if args.bare {
-        moocard::http::routes::public::routes().with_state(app.state())
-    } else {
-        moocard::http::router(app.state())
-    };
+    let service = moocard::http::HttpService::new(app.state());
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -113,7 +104,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             Err(_) => std::future::pending::<()>().await,
         }
     };
-    moocard::serve(listener, router, async {
+    moocard::serve(listener, service, async {
         tokio::select! { () = shutdown => {}, () = quit => {} }
     })
     .await?;

@@ -144,19 +144,19 @@ pub fn queue_config(config: &Config) -> QueueConfig {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight requests.
+/// Serves `service` on `listener` until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    router: axum::Router,
+    service: crate::http::HttpService,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt as _;
+    use axum::{serve::ListenerExt as _, ServiceExt as _};
     // Responses go out in one write; Nagle would only hold back the next small write
     // (a 304, a pipelined answer) for an ACK, which shows up as tail latency.
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    axum::serve(listener, router)
+    axum::serve(listener, service.into_make_service())
         .with_graceful_shutdown(shutdown)
         .await
 }

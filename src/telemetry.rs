@@ -104,12 +104,17 @@ pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let res = next.run(req).await;
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    observe(route, &method, started, &res);
+    res
+}
+
+/// Records one answered request of `route` (a template) that started at `started`.
+pub fn observe(route: &str, method: &Method, started: Instant, res: &Response) {
     let status = res.status().as_u16();
-    let m = route_metrics(route, &method, status);
+    let m = route_metrics(route, method, status);
     m.requests.increment(1);
     m.duration.record(started.elapsed().as_secs_f64());
     if let Some(ErrorDetail(detail)) = res.extensions().get::<ErrorDetail>() {
         tracing::error!(http.route = %route, http.method = %method, http.status = status, error = %detail, "request failed");
     }
-    res
 }

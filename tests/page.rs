@@ -3,10 +3,10 @@
 
 use axum::{body::Body, http::Request};
 use http_body_util::BodyExt as _;
-use moocard::{config::Config, App, Migrations};
+use moocard::{config::Config, http::HttpService, App, Migrations};
 use tower::ServiceExt as _;
 
-async fn router(dir: &tempfile::TempDir) -> axum::Router {
+async fn router(dir: &tempfile::TempDir) -> HttpService {
     let config = Config::from_table(
         toml::Table::new(),
         vec![(
@@ -17,10 +17,10 @@ async fn router(dir: &tempfile::TempDir) -> axum::Router {
     )
     .expect("config");
     let app = App::build(config, Migrations::Run).await.expect("app");
-    moocard::http::router(app.state())
+    HttpService::new(app.state())
 }
 
-async fn get(router: &axum::Router, path: &str) -> (axum::http::response::Parts, String) {
+async fn get(router: &HttpService, path: &str) -> (axum::http::response::Parts, String) {
     let res = router
         .clone()
         .oneshot(Request::get(path).body(Body::empty()).expect("request"))

@@ -7,6 +7,9 @@ pub mod extract;
 pub mod openapi;
 pub mod page;
 pub mod routes;
+pub mod service;
+
+pub use service::HttpService;
 
 use std::{sync::Arc, time::Duration};
 

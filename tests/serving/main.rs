@@ -27,7 +27,7 @@ use moocard::{
         ids::{random_id, AvatarHash, PublicId},
         record::RecordKey,
     },
-    http::{router, AppState},
+    http::{router, AppState, HttpService},
     profiles::{now_ms, now_rfc3339},
     store::NewImage,
     App, Migrations,
@@ -38,6 +38,9 @@ struct TestApp {
     _dir: tempfile::TempDir,
     app: App,
     state: AppState,
+    /// What `moocard::serve` runs.
+    service: HttpService,
+    /// The axum router alone (no direct dispatch of public reads), to compare with.
     router: Router,
 }
 
@@ -54,6 +57,7 @@ async fn test_app(tweak: impl FnOnce(&mut Config)) -> TestApp {
     let state = app.state();
     TestApp {
         _dir: dir,
+        service: HttpService::new(state.clone()),
         router: router(state.clone()),
         state,
         app,
@@ -68,13 +72,19 @@ struct Answer {
 
 impl TestApp {
     async fn call(&self, method: Method, uri: &str, inm: Option<&str>) -> Answer {
+        self.call_on(self.service.clone(), method, uri, inm).await
+    }
+
+    async fn call_on<S>(&self, service: S, method: Method, uri: &str, inm: Option<&str>) -> Answer
+    where
+        S: tower::Service<Request<Body>, Response = axum::response::Response>,
+        S::Error: std::fmt::Debug,
+    {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(tag) = inm {
             req = req.header(header::IF_NONE_MATCH, tag);
         }
-        let res = self
-            .router
-            .clone()
+        let res = service
             .oneshot(req.body(Body::empty()).unwrap())
             .await
             .unwrap();

@@ -161,9 +161,79 @@ async fn headers_etags_and_conditional_gets() {
         assert_eq!(h.status, StatusCode::OK);
         assert!(h.body.is_empty());
         assert_eq!(h.headers[header::ETAG], etag.as_str());
+        assert_eq!(
+            h.headers[header::CONTENT_LENGTH],
+            a.body.len().to_string().as_str()
+        );
     }
     // Each size is its own representation.
     let small = t.get(&format!("/avatar/{md5}?s=32")).await;
     let big = t.get(&format!("/avatar/{md5}?s=512")).await;
     assert_ne!(small.headers[header::ETAG], big.headers[header::ETAG]);
+}
+
+/// `moocard::serve` answers plain public reads without the axum router (http/service.rs);
+/// every answer must be the router's, and odd requests must still reach the router.
+#[tokio::test]
+async fn direct_dispatch_answers_exactly_as_the_router() {
+    let t = test_app(|_| {}).await;
+    let ada = email("ada@example.com");
+    let ids = t.make_live(&ada, "ada").await;
+    let [md5, sha, public] = t.hashes(&ada);
+    let etag = t.get(&format!("/avatar/{md5}")).await.headers[header::ETAG]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let cases = [
+        (Method::GET, format!("/avatar/{md5}"), None),
+        (Method::GET, format!("/avatar/{md5}"), Some(etag.as_str())),
+        (Method::HEAD, format!("/avatar/{sha}.png?s=32"), None),
+        (Method::GET, format!("/avatar/{public}?s=999&d=404"), None),
+        (Method::GET, format!("/avatar/{UNKNOWN}?d=identicon"), None),
+        (Method::GET, format!("/avatar/{UNKNOWN}?d=404"), None),
+        (Method::GET, format!("/avatar/{md5}?s=0"), None),
+        (Method::GET, "/avatar/not-a-hash".to_owned(), None),
+        (Method::GET, format!("/images/{}", ids[&64]), None),
+        (Method::HEAD, format!("/images/{}", ids[&512]), None),
+        (Method::GET, "/images/nope".to_owned(), None),
+        (Method::GET, "/images/../etc".to_owned(), None),
+        // Left to the router by the dispatcher:
+        (Method::GET, format!("/avatar/{md5}%2Ejpg"), None),
+        (Method::GET, "/avatar/".to_owned(), None),
+        (Method::GET, format!("/avatar/{md5}/x"), None),
+        (Method::POST, format!("/avatar/{md5}"), None),
+        (Method::DELETE, format!("/images/{}", ids[&64]), None),
+    ];
+    for (method, uri, inm) in cases {
+        let via_service = t.call(method.clone(), &uri, inm).await;
+        let via_router = t.call_on(t.router.clone(), method.clone(), &uri, inm).await;
+        let what = format!("{method} {uri} {inm:?}");
+        assert_eq!(via_service.status, via_router.status, "{what}");
+        assert_eq!(via_service.body, via_router.body, "{what}");
+        // The router states GET lengths itself; hyper does it on the wire for the other.
+        let headers = |a: &Answer| {
+            let mut h: Vec<(String, String)> = a
+                .headers
+                .iter()
+                .filter(|(n, _)| method == Method::HEAD || *n != header::CONTENT_LENGTH)
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap().to_owned()))
+                .collect();
+            h.sort();
+            h
+        };
+        assert_eq!(headers(&via_service), headers(&via_router), "{what}");
+    }
+    // The escaped suffix still names Ada's avatar.
+    let escaped = t.get(&format!("/avatar/{md5}%2Ejpg")).await;
+    assert_eq!(
+        escaped.body,
+        t.get(&format!("/avatar/{md5}.jpg")).await.body
+    );
+    // Requests answered directly are counted under their route template.
+    let metrics = moocard::telemetry::render();
+    assert!(
+        metrics.contains(r#"route="/avatar/{hash}""#)
+            && metrics.contains(r#"route="/images/{id}""#),
+        "{metrics}"
+    );
 }

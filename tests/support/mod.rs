@@ -9,10 +9,9 @@
 use axum::{
     body::Body,
     http::{HeaderMap, Method, Request, StatusCode},
-    Router,
 };
 use http_body_util::BodyExt as _;
-use moocard::{config::Config, App, Migrations};
+use moocard::{config::Config, http::HttpService, App, Migrations};
 use tower::ServiceExt as _;
 
 /// The env var naming a MySQL/MariaDB server for the MySQL runs.
@@ -124,8 +123,8 @@ pub fn test_config(db: &TestDb) -> Config {
 pub struct TestApp {
     /// The built app.
     pub app: App,
-    /// The router.
-    pub router: Router,
+    /// Every route, as `moocard::serve` runs them.
+    pub router: HttpService,
     /// The database (dropped with the app).
     pub db: TestDb,
 }
@@ -182,7 +181,7 @@ impl TestApp {
         let app = App::build(config, Migrations::Run)
             .await
             .expect("app builds");
-        let router = moocard::http::router(app.state());
+        let router = HttpService::new(app.state());
         Self { app, router, db }
     }
 

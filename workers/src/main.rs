@@ -167,7 +167,7 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {}", app.config.server.listen))?;
     tracing::info!(listen = %listener.local_addr()?, database = ?app.pool.backend(), "moocard serving");
-    let router = moocard::http::router(app.state());
+    let service = moocard::http::HttpService::new(app.state());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -186,7 +186,7 @@ async fn serve(
         let _ = stop_tx.send(true);
     });
     let grace = std::time::Duration::from_secs(app.config.server.shutdown_grace_secs);
-    let mut server = tokio::spawn(moocard::serve(listener, router, stopped(stop_rx.clone())));
+    let mut server = tokio::spawn(moocard::serve(listener, service, stopped(stop_rx.clone())));
     let grace_over = async move {
         stopped(stop_rx).await;
         tokio::time::sleep(grace).await;

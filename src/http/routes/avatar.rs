@@ -115,26 +115,28 @@ pub async fn get_avatar(
 ) -> Response {
     // Only the head is kept across awaits: a request body is not `Sync`.
     let (parts, _body) = req.into_parts();
-    match serve(&state, path, &parts).await {
+    // A segment that is not valid UTF-8 names no profile; it still gets a default.
+    let raw = path.map(|Path(p)| p).unwrap_or_default();
+    respond(&state, &raw, &parts).await
+}
+
+/// The answer to `GET /avatar/{raw}` (`raw` percent-decoded), shared by the router and
+/// the direct dispatch of `http::service`.
+pub async fn respond(state: &AppState, raw: &str, req: &Parts) -> Response {
+    match serve(state, raw, req).await {
         Ok(res) => res,
         Err(e) => public_error(e),
     }
 }
 
-async fn serve(
-    state: &AppState,
-    path: Result<Path<String>, PathRejection>,
-    req: &Parts,
-) -> Result<Response, ApiError> {
+async fn serve(state: &AppState, raw: &str, req: &Parts) -> Result<Response, ApiError> {
     let params = parse_query(req.uri.query())?;
     let cache = &state.avatar_cache;
     let size = cache.snap(params.size);
-    // A segment that is not valid UTF-8 names no profile; it still gets a default.
-    let raw = path.map(|Path(p)| p).unwrap_or_default();
     let name = raw
         .strip_suffix(".jpg")
         .or_else(|| raw.strip_suffix(".png"))
-        .unwrap_or(&raw);
+        .unwrap_or(raw);
     let hash = AvatarHash::parse(name);
     // MD5/SHA-256 lookups can be switched off (API.md §Identity); such hashes then behave
     // as unknown, exactly like a hash nobody registered.

@@ -5,7 +5,7 @@
 use axum::{
     body::Body,
     extract::{rejection::PathRejection, Path, Request, State},
-    http::{header, HeaderMap, HeaderValue, Response, StatusCode},
+    http::{header, request::Parts, HeaderMap, HeaderValue, Response, StatusCode},
 };
 
 use crate::http::{
@@ -74,9 +74,17 @@ pub async fn get_image(
     req: Request,
 ) -> Response<Body> {
     let (parts, _body) = req.into_parts();
-    let found = match path {
-        Ok(Path(id)) if plausible_id(&id) => state.avatar_cache.image(&state.profiles, &id).await,
-        _ => Ok(None),
+    let id = path.map(|Path(id)| id).unwrap_or_default();
+    respond(&state, &id, &parts).await
+}
+
+/// The answer to `GET /images/{id}` (`id` percent-decoded), shared by the router and the
+/// direct dispatch of `http::service`.
+pub async fn respond(state: &AppState, id: &str, parts: &Parts) -> Response<Body> {
+    let found = if plausible_id(id) {
+        state.avatar_cache.image(&state.profiles, id).await
+    } else {
+        Ok(None)
     };
     let err = match found {
         Ok(Some(img)) => return image_response(&img, &IMMUTABLE, &parts.headers),

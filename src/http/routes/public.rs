@@ -1,8 +1,11 @@
 //! The public reads (`/avatar/{hash}`, `/images/{id}`) as their own sub-router with a lean
 //! layer stack: request metrics and the panic boundary only. They are GETs without a body,
 //! so the body limit does not apply, and their one slow path (a cache miss that reads the
-//! database) carries its own timeout, so a cache hit pays for no timer. This keeps the
-//! hottest endpoint close to a static file server (see `examples/serve_bench.rs`).
+//! database) carries its own timeout, so a cache hit pays for no timer.
+//!
+//! `http::service` answers plain GETs and HEADs of these routes without the router; this
+//! sub-router answers the rest (other methods, percent-escaped segments) and anyone who
+//! serves `http::router` alone.
 
 use axum::{
     http::{Method, StatusCode},
@@ -30,8 +33,7 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The bare routes, without layers (for the benchmark's diagnosis mode).
-pub fn routes() -> Router<AppState> {
+fn routes() -> Router<AppState> {
     Router::new()
         .route(
             "/avatar/{hash}",
