@@ -64,12 +64,37 @@ struct RouteMetrics {
     duration: metrics::Histogram,
 }
 
-type RouteTable = HashMap<String, HashMap<(Method, u16), RouteMetrics>>;
+// foldhash, not SipHash: the keys are our own route templates, and this lookup is on every
+// request (it was ~5% of a hot 304's user-space instructions under callgrind).
+type RouteTable = HashMap<String, HashMap<(Method, u16), RouteMetrics, Fold>, Fold>;
+type Fold = foldhash::fast::RandomState;
 
 static ROUTE_METRICS: OnceLock<RwLock<RouteTable>> = OnceLock::new();
 
+/// The method as a label: standard methods by name, any extension method as `OTHER`, so
+/// that clients cannot mint new label values (series in Prometheus, entries here).
+fn method_label(method: &Method) -> Method {
+    const STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+    if STANDARD.contains(method) {
+        method.clone()
+    } else {
+        Method::from_bytes(b"OTHER").unwrap_or_default()
+    }
+}
+
 fn route_metrics(route: &str, method: &Method, status: u16) -> RouteMetrics {
-    let table = ROUTE_METRICS.get_or_init(|| RwLock::new(HashMap::new()));
+    let table = ROUTE_METRICS.get_or_init(|| RwLock::new(HashMap::default()));
+    let method = &method_label(method);
     let key = (method.clone(), status);
     if let Some(m) = table
         .read()
@@ -116,5 +141,17 @@ pub fn observe(route: &str, method: &Method, started: Instant, res: &Response) {
     m.duration.record(started.elapsed().as_secs_f64());
     if let Some(ErrorDetail(detail)) = res.extensions().get::<ErrorDetail>() {
         tracing::error!(http.route = %route, http.method = %method, http.status = status, error = %detail, "request failed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extension_methods_share_one_label() {
+        assert_eq!(method_label(&Method::PATCH), Method::PATCH);
+        let custom = Method::from_bytes(b"FOOBAR").expect("token");
+        assert_eq!(method_label(&custom).as_str(), "OTHER");
     }
 }

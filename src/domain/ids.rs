@@ -63,21 +63,21 @@ pub enum AvatarHash {
 impl AvatarHash {
     /// Parses a path segment (case-insensitive hex); `None` for anything else.
     pub fn parse(s: &str) -> Option<Self> {
-        let s = s.to_ascii_lowercase();
+        // `hex` decodes either case, so no lowercase copy is needed.
         match s.len() {
             32 => {
                 let mut b = [0u8; 16];
-                hex::decode_to_slice(&s, &mut b).ok().map(|()| Self::Md5(b))
+                hex::decode_to_slice(s, &mut b).ok().map(|()| Self::Md5(b))
             }
             64 => {
                 let mut b = [0u8; 32];
-                hex::decode_to_slice(&s, &mut b)
+                hex::decode_to_slice(s, &mut b)
                     .ok()
                     .map(|()| Self::Sha256(b))
             }
             40 => {
                 let mut b = [0u8; 20];
-                hex::decode_to_slice(&s, &mut b)
+                hex::decode_to_slice(s, &mut b)
                     .ok()
                     .map(|()| Self::Public(b))
             }
@@ -146,6 +146,11 @@ mod tests {
         assert_eq!(
             public,
             AvatarHash::parse(&PublicId::of(&keys, &email).0).expect("public")
+        );
+        assert_eq!(
+            Some(md5),
+            AvatarHash::parse("0BC83CB571CD1C50BA6F3E8A78EF1346"),
+            "hex is case-insensitive"
         );
         assert_ne!(md5.alias(&keys), sha.alias(&keys));
         assert!(AvatarHash::parse("xyz").is_none());

@@ -23,7 +23,10 @@ use std::{
     time::Duration,
 };
 
-use axum::{body::Bytes, http::HeaderValue};
+use axum::{
+    body::Bytes,
+    http::{header, HeaderMap, HeaderValue},
+};
 use moka::future::Cache;
 use sha2::{Digest as _, Sha256};
 
@@ -47,6 +50,46 @@ pub struct Served {
     pub content_type: HeaderValue,
     /// Strong entity tag, quoted.
     pub etag: HeaderValue,
+    /// The headers of `/avatar/...`'s 200 and 304 (indexed by "not modified"): cloning a
+    /// built map costs a fraction of building it, on the hottest path there is.
+    pub avatar_headers: [HeaderMap; 2],
+}
+
+/// Memory a [`Served`] takes besides its body (its header maps), for the cache weighers.
+const SERVED_OVERHEAD: usize = 1536;
+
+impl Served {
+    /// The headers of a public image answer: a 200 (with `Content-Type`) or a 304.
+    pub fn headers(&self, cache_control: &HeaderValue, not_modified: bool) -> HeaderMap {
+        image_headers(&self.content_type, &self.etag, cache_control, not_modified)
+    }
+}
+
+fn image_headers(
+    content_type: &HeaderValue,
+    etag: &HeaderValue,
+    cache_control: &HeaderValue,
+    not_modified: bool,
+) -> HeaderMap {
+    let mut h = HeaderMap::with_capacity(6);
+    if !not_modified {
+        h.insert(header::CONTENT_TYPE, content_type.clone());
+    }
+    h.insert(header::ETAG, etag.clone());
+    h.insert(header::CACHE_CONTROL, cache_control.clone());
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h
 }
 
 /// The resolved answer for one (request hash, size).
@@ -124,13 +167,21 @@ fn etag_for(id: Option<&str>, bytes: &[u8]) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{token}\"")).unwrap_or(HeaderValue::from_static("\"x\""))
 }
 
-fn served(bytes: Vec<u8>, content_type: &str, id: Option<&str>) -> Arc<Served> {
+fn served(
+    bytes: Vec<u8>,
+    content_type: &str,
+    id: Option<&str>,
+    max_age: &HeaderValue,
+) -> Arc<Served> {
     let etag = etag_for(id, &bytes);
+    let content_type = HeaderValue::from_str(content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    let avatar_headers = [false, true].map(|nm| image_headers(&content_type, &etag, max_age, nm));
     Arc::new(Served {
         body: Bytes::from(bytes),
-        content_type: HeaderValue::from_str(content_type)
-            .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        content_type,
         etag,
+        avatar_headers,
     })
 }
 
@@ -147,21 +198,21 @@ impl AvatarCache {
                 .max_capacity(a.cache_bytes)
                 .weigher(|_: &HotKey, v: &Arc<Resolved>| {
                     let bytes = v.served.as_ref().map_or(0, |s| s.body.len());
-                    u32::try_from(bytes + 128).unwrap_or(u32::MAX)
+                    u32::try_from(bytes + SERVED_OVERHEAD).unwrap_or(u32::MAX)
                 })
                 .time_to_live(ttl)
                 .build(),
             images: Cache::builder()
                 .max_capacity(a.cache_bytes / 4)
                 .weigher(|k: &String, v: &Arc<Served>| {
-                    u32::try_from(v.body.len() + k.len() + 128).unwrap_or(u32::MAX)
+                    u32::try_from(v.body.len() + k.len() + SERVED_OVERHEAD).unwrap_or(u32::MAX)
                 })
                 .time_to_live(ttl)
                 .build(),
             identicons: Cache::builder()
                 .max_capacity((a.cache_bytes / 8).max(1 << 20))
                 .weigher(|_: &(u128, u32), v: &Arc<Served>| {
-                    u32::try_from(v.body.len() + 128).unwrap_or(u32::MAX)
+                    u32::try_from(v.body.len() + SERVED_OVERHEAD).unwrap_or(u32::MAX)
                 })
                 .build(),
             drawn: (0..DefaultKind::ALL.len() * sizes.len())
@@ -209,6 +260,17 @@ impl AvatarCache {
             }
             self.hot.invalidate(&key).await;
         }
+        // Boxed: inline, the miss path's state (database futures) would make the future of
+        // every request, hits included, kilobytes that are copied when it is spawned.
+        Box::pin(self.load_avatar(profiles, hash, key)).await
+    }
+
+    async fn load_avatar(
+        &self,
+        profiles: &Profiles,
+        hash: &AvatarHash,
+        key: HotKey,
+    ) -> Result<Option<Arc<Served>>, ApiError> {
         // Concurrent misses on one key (a hot avatar whose entry just expired) share one
         // database read instead of all asking at once.
         let load = async {
@@ -281,9 +343,13 @@ impl AvatarCache {
         if let Some(hit) = self.images.get(id).await {
             return Ok(Some(hit));
         }
-        tokio::time::timeout(self.db_timeout, self.fetch_image(profiles, id))
-            .await
-            .map_err(|_| timed_out())?
+        // Boxed for the reason given in `avatar`.
+        Box::pin(tokio::time::timeout(
+            self.db_timeout,
+            self.fetch_image(profiles, id),
+        ))
+        .await
+        .map_err(|_| timed_out())?
     }
 
     async fn fetch_image(
@@ -297,7 +363,7 @@ impl AvatarCache {
         let Some(img) = profiles.store().get_image(id).await? else {
             return Ok(None);
         };
-        let s = served(img.bytes, &img.content_type, Some(id));
+        let s = served(img.bytes, &img.content_type, Some(id), &self.max_age);
         self.images.insert(id.to_owned(), s.clone()).await;
         Ok(Some(s))
     }
@@ -318,7 +384,12 @@ impl AvatarCache {
             if let Some(hit) = self.identicons.get(&key).await {
                 return Ok(hit);
             }
-            let v = served(defaults::render(kind, size, &s)?, "image/png", None);
+            let v = served(
+                defaults::render(kind, size, &s)?,
+                "image/png",
+                None,
+                &self.max_age,
+            );
             self.identicons.insert(key, v.clone()).await;
             return Ok(v);
         }
@@ -337,11 +408,20 @@ impl AvatarCache {
         // Two racing first requests may both render; one result is kept. Cheaper than
         // making every later request go through a lock. The drawing takes up to ~100 ms
         // at 512 px, so it runs off the async workers (once per kind and size).
-        let seed = seed.to_vec();
+        Box::pin(self.draw(kind, size, seed.to_vec(), slot)).await
+    }
+
+    async fn draw(
+        &self,
+        kind: DefaultKind,
+        size: u32,
+        seed: Vec<u8>,
+        slot: Option<&OnceLock<Arc<Served>>>,
+    ) -> Result<Arc<Served>, RenderError> {
         let png = tokio::task::spawn_blocking(move || defaults::render(kind, size, &seed))
             .await
             .map_err(|e| RenderError::Panicked(e.to_string()))??;
-        let v = served(png, "image/png", None);
+        let v = served(png, "image/png", None, &self.max_age);
         Ok(match slot {
             Some(cell) => cell.get_or_init(|| v).clone(),
             None => v,

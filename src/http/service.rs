@@ -83,7 +83,8 @@ fn public_route<'a>(method: &Method, path: &'a str) -> Option<(PublicRoute, &'a 
     } else {
         return None;
     };
-    (!segment.is_empty() && !segment.contains(['/', '%'])).then_some((route, segment))
+    let plain = !segment.is_empty() && !segment.bytes().any(|b| b == b'/' || b == b'%');
+    plain.then_some((route, segment))
 }
 
 impl tower::Service<Request> for HttpService {

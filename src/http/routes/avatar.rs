@@ -12,7 +12,7 @@ use md5::Digest as _;
 use crate::{
     defaults::DefaultKind,
     domain::ids::AvatarHash,
-    http::{error::ApiError, routes::images::image_response, AppState},
+    http::{error::ApiError, routes::images::avatar_image_response, AppState},
 };
 
 /// What the query string asks for.
@@ -147,7 +147,7 @@ async fn serve(state: &AppState, raw: &str, req: &Parts) -> Result<Response, Api
     };
     let max_age = &cache.max_age;
     if let Some(img) = found {
-        return Ok(image_response(&img, max_age, &req.headers));
+        return Ok(avatar_image_response(&img, &req.headers));
     }
     let Some(kind) = params.default else {
         // "No avatar" is a stable, cacheable answer like any other.
@@ -170,7 +170,7 @@ async fn serve(state: &AppState, raw: &str, req: &Parts) -> Result<Response, Api
         .default_graphic(kind, size, seed)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(image_response(&img, max_age, &req.headers))
+    Ok(avatar_image_response(&img, &req.headers))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use axum::{
     body::Body,
     extract::{rejection::PathRejection, Path, Request, State},
-    http::{header, request::Parts, HeaderMap, HeaderValue, Response, StatusCode},
+    http::{request::Parts, HeaderMap, HeaderValue, Response, StatusCode},
 };
 
 use crate::http::{
@@ -18,14 +18,24 @@ use crate::http::{
 /// `Cache-Control` of `/images/{id}`: the bytes behind an id never change.
 pub const IMMUTABLE: HeaderValue = HeaderValue::from_static("public, max-age=31536000, immutable");
 
-/// A 200 (or 304 when `If-None-Match` matches) for a public image. Every header value is
-/// pre-built, so this only bumps reference counts.
+/// A 200 (or 304 when `If-None-Match` matches) for a public image.
 pub fn image_response(
     img: &Served,
     cache_control: &HeaderValue,
     req: &HeaderMap,
 ) -> Response<Body> {
     let not_modified = none_match(req, &img.etag);
+    with_headers(img, img.headers(cache_control, not_modified), not_modified)
+}
+
+/// [`image_response`] for `/avatar/...`, whose headers are built with the image.
+pub fn avatar_image_response(img: &Served, req: &HeaderMap) -> Response<Body> {
+    let not_modified = none_match(req, &img.etag);
+    let headers = img.avatar_headers[usize::from(not_modified)].clone();
+    with_headers(img, headers, not_modified)
+}
+
+fn with_headers(img: &Served, headers: HeaderMap, not_modified: bool) -> Response<Body> {
     let mut res = if not_modified {
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::NOT_MODIFIED;
@@ -33,25 +43,7 @@ pub fn image_response(
     } else {
         Response::new(Body::from(img.body.clone()))
     };
-    let h = res.headers_mut();
-    h.reserve(7);
-    if !not_modified {
-        h.insert(header::CONTENT_TYPE, img.content_type.clone());
-    }
-    h.insert(header::ETAG, img.etag.clone());
-    h.insert(header::CACHE_CONTROL, cache_control.clone());
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
+    *res.headers_mut() = headers;
     res
 }
 
