@@ -1,12 +1,13 @@
 //! Benchmark mode for `/work/shared/bench/serve-baseline.sh`: seeds one avatar from
 //! `<root>/a/avatar.jpg` into a fresh SQLite database (every configured size gets those
-//! bytes, so the response is byte-for-byte the file nginx serves) and serves the REAL
-//! router (all layers, metrics recorder installed as on a scraped node).
+//! bytes, so the response is byte-for-byte the file nginx serves) and serves exactly what
+//! `moocard serve` serves (`http::HttpService`: every route and layer, metrics recorder
+//! installed as on a scraped node).
 //!
 //! ```sh
-//! cargo build --release -p moocard --example serve_bench
-//! EXTRA_NAME=moocard EXTRA_PATH=/avatar/$(./target/release/examples/serve_bench --print-path) \
-//!   EXTRA_CMD="$PWD/target/release/examples/serve_bench --listen 127.0.0.1:{port} --root {root}" \
+//! cargo build --profile production -p moocard --example serve_bench
+//! EXTRA_NAME=moocard EXTRA_PATH=/avatar/$(./target/production/examples/serve_bench --print-path) \
+//!   EXTRA_CMD="$PWD/target/production/examples/serve_bench --listen 127.0.0.1:{port} --root {root}" \
 //!   /work/shared/bench/serve-baseline.sh
 //! ```
 //! `--runtime current` runs tokio's single-threaded scheduler (for the pinned one-core
