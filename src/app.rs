@@ -1,7 +1,7 @@
 //! Start-up: from a `Config` to a running router. Shared by `moocard serve`, the worker
 //! process and the test harness, so all three run the same checks.
 
-use std::{future::Future, sync::Arc};
+use std::sync::Arc;
 
 use crate::{
     auth::{dev::DevSigner, Verifier},
@@ -49,6 +49,7 @@ impl App {
     pub async fn build(config: Config, migrations: Migrations) -> anyhow::Result<Self> {
         // Install the recorder first: metrics recorded before it exists are lost.
         crate::telemetry::metrics_handle();
+        crate::telemetry::spawn_upkeep();
         let opts = DbOptions {
             max_connections: config.database.max_connections,
             acquire_timeout: std::time::Duration::from_secs(config.database.acquire_timeout_secs),
@@ -142,21 +143,4 @@ pub fn queue_config(config: &Config) -> QueueConfig {
         poll_interval: std::time::Duration::from_millis(config.queue.poll_interval_ms.max(1)),
         ..QueueConfig::default()
     }
-}
-
-/// Serves `service` on `listener` until `shutdown` resolves, then drains in-flight requests.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    service: crate::http::HttpService,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    use axum::{serve::ListenerExt as _, ServiceExt as _};
-    // Responses go out in one write; Nagle would only hold back the next small write
-    // (a 304, a pipelined answer) for an ACK, which shows up as tail latency.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, service.into_make_service())
-        .with_graceful_shutdown(shutdown)
-        .await
 }
