@@ -3,7 +3,7 @@
 //!
 //! - `hot`: (request hash, size) -> the live variant's bytes and header values (or "no
 //!   avatar"), so a hit is one lookup; bounded by `avatars.cache_bytes` (weighed by size),
-//!   expiring after `avatars.cache_ttl_secs`.
+//!   expiring after `avatars.cache_ttl_secs` (checked against the request's start time).
 //! - `images`: content id -> the same shared entries for `/images/{id}`, a quarter of the
 //!   budget, same TTL so that a deleted profile's images leave memory on every node
 //!   within the TTL.
@@ -14,20 +14,25 @@
 //! asked; `invalidate_*` bumps the buckets, and a hit whose stamp moved counts as a miss.
 //! This node sees its own changes at once; other nodes within the TTL (the database stays
 //! the source of truth).
+//!
+//! The caches are `quick_cache` (sharded, CLOCK-Pro eviction): a hit is a shard read lock
+//! and one probe. moka's hits (read-op log, housekeeping, its own clock read) cost about
+//! three times as much and were the largest share of our own code on a hot 304
+//! (bench/SERVING.md).
 
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc, OnceLock,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use axum::{
     body::Bytes,
     http::{header, HeaderMap, HeaderValue},
 };
-use moka::future::Cache;
+use quick_cache::{sync::Cache, Weighter};
 use sha2::{Digest as _, Sha256};
 
 use crate::{
@@ -98,17 +103,68 @@ struct Resolved {
     served: Option<Arc<Served>>,
     bucket: usize,
     stamp: u64,
+    /// When the entry stops being used (`avatars.cache_ttl_secs` after it was loaded).
+    expires: Instant,
+}
+
+/// An `/images/{id}` entry and when it expires.
+type ImageEntry = (Arc<Served>, Instant);
+
+/// Weighs entries by the bytes they hold, so `avatars.cache_bytes` bounds memory.
+#[derive(Clone, Copy)]
+struct ByBytes;
+
+impl Weighter<HotKey, Arc<Resolved>> for ByBytes {
+    fn weight(&self, _: &HotKey, v: &Arc<Resolved>) -> u64 {
+        (v.served.as_ref().map_or(0, |s| s.body.len()) + SERVED_OVERHEAD) as u64
+    }
+}
+
+impl Weighter<String, ImageEntry> for ByBytes {
+    fn weight(&self, k: &String, v: &ImageEntry) -> u64 {
+        (v.0.body.len() + k.len() + SERVED_OVERHEAD) as u64
+    }
+}
+
+impl Weighter<(u128, u32), Arc<Served>> for ByBytes {
+    fn weight(&self, _: &(u128, u32), v: &Arc<Served>) -> u64 {
+        (v.body.len() + SERVED_OVERHEAD) as u64
+    }
 }
 
 type HotKey = ([u8; 33], u32);
+
+/// The caches' hasher: randomly seeded per cache, so clients (who choose the hash bytes)
+/// cannot aim at one bucket; several times cheaper than SipHash on these short keys.
+type Hasher = foldhash::quality::RandomState;
+
+type LruCache<K, V> = Cache<K, V, ByBytes, Hasher>;
+
+/// Assumed mean entry size, for sizing the caches' tables (the byte bound is exact).
+const TYPICAL_ENTRY: u64 = 16 << 10;
+
+fn cache<K: Eq + std::hash::Hash, V: Clone>(bytes: u64) -> LruCache<K, V>
+where
+    ByBytes: Weighter<K, V>,
+{
+    let items = usize::try_from((bytes / TYPICAL_ENTRY).clamp(64, 1 << 20)).unwrap_or(1 << 20);
+    Cache::with(
+        items,
+        bytes.max(1),
+        ByBytes,
+        Hasher::default(),
+        Default::default(),
+    )
+}
 
 const BUCKETS: usize = 4096;
 
 /// The caches of one node. Shared by every handler through `AppState`.
 pub struct AvatarCache {
-    hot: Cache<HotKey, Arc<Resolved>>,
-    images: Cache<String, Arc<Served>>,
-    identicons: Cache<(u128, u32), Arc<Served>>,
+    hot: LruCache<HotKey, Arc<Resolved>>,
+    images: LruCache<String, ImageEntry>,
+    identicons: LruCache<(u128, u32), Arc<Served>>,
+    ttl: Duration,
     drawn: Vec<OnceLock<Arc<Served>>>,
     stamps: Box<[AtomicU64]>,
     /// Configured sizes, ascending.
@@ -194,27 +250,10 @@ impl AvatarCache {
         sizes.sort_unstable();
         sizes.dedup();
         Self {
-            hot: Cache::builder()
-                .max_capacity(a.cache_bytes)
-                .weigher(|_: &HotKey, v: &Arc<Resolved>| {
-                    let bytes = v.served.as_ref().map_or(0, |s| s.body.len());
-                    u32::try_from(bytes + SERVED_OVERHEAD).unwrap_or(u32::MAX)
-                })
-                .time_to_live(ttl)
-                .build(),
-            images: Cache::builder()
-                .max_capacity(a.cache_bytes / 4)
-                .weigher(|k: &String, v: &Arc<Served>| {
-                    u32::try_from(v.body.len() + k.len() + SERVED_OVERHEAD).unwrap_or(u32::MAX)
-                })
-                .time_to_live(ttl)
-                .build(),
-            identicons: Cache::builder()
-                .max_capacity((a.cache_bytes / 8).max(1 << 20))
-                .weigher(|_: &(u128, u32), v: &Arc<Served>| {
-                    u32::try_from(v.body.len() + SERVED_OVERHEAD).unwrap_or(u32::MAX)
-                })
-                .build(),
+            hot: cache(a.cache_bytes),
+            images: cache(a.cache_bytes / 4),
+            identicons: cache((a.cache_bytes / 8).max(1 << 20)),
+            ttl,
             drawn: (0..DefaultKind::ALL.len() * sizes.len())
                 .map(|_| OnceLock::new())
                 .collect(),
@@ -246,23 +285,24 @@ impl AvatarCache {
 
     /// The live avatar behind `hash` at `size` (already snapped), or `None` when there is
     /// none. Only the live set of variants is read, so queued, processing and failed
-    /// uploads keep serving the previous avatar.
+    /// uploads keep serving the previous avatar. `now` is when the request started.
     pub async fn avatar(
         &self,
         profiles: &Profiles,
         hash: &AvatarHash,
         size: u32,
+        now: Instant,
     ) -> Result<Option<Arc<Served>>, ApiError> {
         let key = (key_of(hash), size);
-        if let Some(hit) = self.hot.get(&key).await {
-            if self.stamp(hit.bucket) == hit.stamp {
+        if let Some(hit) = self.hot.get(&key) {
+            if self.stamp(hit.bucket) == hit.stamp && now < hit.expires {
                 return Ok(hit.served.clone());
             }
-            self.hot.invalidate(&key).await;
+            self.hot.remove(&key);
         }
         // Boxed: inline, the miss path's state (database futures) would make the future of
         // every request, hits included, kilobytes that are copied when it is spawned.
-        Box::pin(self.load_avatar(profiles, hash, key)).await
+        Box::pin(self.load_avatar(profiles, hash, key, now)).await
     }
 
     async fn load_avatar(
@@ -270,22 +310,31 @@ impl AvatarCache {
         profiles: &Profiles,
         hash: &AvatarHash,
         key: HotKey,
+        now: Instant,
     ) -> Result<Option<Arc<Served>>, ApiError> {
         // Concurrent misses on one key (a hot avatar whose entry just expired) share one
-        // database read instead of all asking at once.
+        // database read: the first holds the key's placeholder, the others wait for it.
+        // The timeout covers the wait too, so no request waits longer than a database
+        // read may take, whoever is doing it.
         let load = async {
-            tokio::time::timeout(self.db_timeout, self.resolve(profiles, hash, &key))
-                .await
-                .map_err(|_| ProfileError::Store(timed_out()))?
-        };
-        match self.hot.try_get_with(key, load).await {
-            Ok(r) => Ok(r.served.clone()),
-            Err(e) => Err(match &*e {
-                ProfileError::Store(StoreError::Unavailable(_)) => {
-                    ApiError::Unavailable("the database is unavailable; try again shortly".into())
+            match self.hot.get_value_or_guard_async(&key).await {
+                Ok(filled) => Ok(filled),
+                Err(guard) => {
+                    let r = self.resolve(profiles, hash, &key, now).await?;
+                    let _ = guard.insert(r.clone());
+                    Ok(r)
                 }
-                other => ApiError::Internal(other.to_string()),
-            }),
+            }
+        };
+        let res: Result<Arc<Resolved>, ProfileError> = tokio::time::timeout(self.db_timeout, load)
+            .await
+            .unwrap_or_else(|_| Err(ProfileError::Store(timed_out())));
+        match res {
+            Ok(r) => Ok(r.served.clone()),
+            Err(ProfileError::Store(StoreError::Unavailable(_))) => Err(ApiError::Unavailable(
+                "the database is unavailable; try again shortly".into(),
+            )),
+            Err(other) => Err(ApiError::Internal(other.to_string())),
         }
     }
 
@@ -294,7 +343,9 @@ impl AvatarCache {
         profiles: &Profiles,
         hash: &AvatarHash,
         key: &HotKey,
+        now: Instant,
     ) -> Result<Arc<Resolved>, ProfileError> {
+        let expires = now + self.ttl;
         // Stamps are read before the database so that a change committed meanwhile
         // (which bumps the stamp after writing) makes this entry stale at once.
         let hash_bucket = bucket_of(&key.0[1..]);
@@ -304,6 +355,7 @@ impl AvatarCache {
                 served: None,
                 bucket,
                 stamp,
+                expires,
             })
         };
         let store = profiles.store();
@@ -324,47 +376,57 @@ impl AvatarCache {
             pick.map(|(_, v)| v.id.clone())
         });
         let served = match id {
-            Some(id) => self.fetch_image(profiles, &id).await?,
+            Some(id) => self.fetch_image(profiles, &id, now).await?,
             None => None,
         };
         Ok(Arc::new(Resolved {
             served,
             bucket,
             stamp,
+            expires,
         }))
     }
 
-    /// One stored variant by content id (immutable content, cached by id).
+    /// One stored variant by content id (immutable content, cached by id). `now` is when
+    /// the request started.
     pub async fn image(
         &self,
         profiles: &Profiles,
         id: &str,
+        now: Instant,
     ) -> Result<Option<Arc<Served>>, StoreError> {
-        if let Some(hit) = self.images.get(id).await {
+        if let Some(hit) = self.cached_image(id, now) {
             return Ok(Some(hit));
         }
         // Boxed for the reason given in `avatar`.
         Box::pin(tokio::time::timeout(
             self.db_timeout,
-            self.fetch_image(profiles, id),
+            self.fetch_image(profiles, id, now),
         ))
         .await
         .map_err(|_| timed_out())?
+    }
+
+    fn cached_image(&self, id: &str, now: Instant) -> Option<Arc<Served>> {
+        let (served, expires) = self.images.get(id)?;
+        (now < expires).then_some(served)
     }
 
     async fn fetch_image(
         &self,
         profiles: &Profiles,
         id: &str,
+        now: Instant,
     ) -> Result<Option<Arc<Served>>, StoreError> {
-        if let Some(hit) = self.images.get(id).await {
+        if let Some(hit) = self.cached_image(id, now) {
             return Ok(Some(hit));
         }
         let Some(img) = profiles.store().get_image(id).await? else {
             return Ok(None);
         };
         let s = served(img.bytes, &img.content_type, Some(id), &self.max_age);
-        self.images.insert(id.to_owned(), s.clone()).await;
+        self.images
+            .insert(id.to_owned(), (s.clone(), now + self.ttl));
         Ok(Some(s))
     }
 
@@ -381,7 +443,7 @@ impl AvatarCache {
             let n = seed.len().min(16);
             s[..n].copy_from_slice(&seed[..n]);
             let key = (u128::from_le_bytes(s), size);
-            if let Some(hit) = self.identicons.get(&key).await {
+            if let Some(hit) = self.identicons.get(&key) {
                 return Ok(hit);
             }
             let v = served(
@@ -390,7 +452,7 @@ impl AvatarCache {
                 None,
                 &self.max_age,
             );
-            self.identicons.insert(key, v.clone()).await;
+            self.identicons.insert(key, v.clone());
             return Ok(v);
         }
         let k = DefaultKind::ALL

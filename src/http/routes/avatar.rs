@@ -8,6 +8,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use md5::Digest as _;
+use std::time::Instant;
 
 use crate::{
     defaults::DefaultKind,
@@ -77,10 +78,12 @@ pub fn none_match(headers: &axum::http::HeaderMap, etag: &HeaderValue) -> bool {
     let tag = etag.as_bytes();
     let tag = tag.strip_prefix(b"W/").unwrap_or(tag);
     headers.get_all(header::IF_NONE_MATCH).iter().any(|v| {
-        v.as_bytes().split(|&b| b == b',').any(|t| {
-            let t = t.trim_ascii();
-            t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == tag
-        })
+        // A revalidating cache sends back exactly the tag it got: one comparison.
+        v.as_bytes() == etag.as_bytes()
+            || v.as_bytes().split(|&b| b == b',').any(|t| {
+                let t = t.trim_ascii();
+                t == b"*" || t.strip_prefix(b"W/").unwrap_or(t) == tag
+            })
     })
 }
 
@@ -117,19 +120,24 @@ pub async fn get_avatar(
     let (parts, _body) = req.into_parts();
     // A segment that is not valid UTF-8 names no profile; it still gets a default.
     let raw = path.map(|Path(p)| p).unwrap_or_default();
-    respond(&state, &raw, &parts).await
+    respond(&state, &raw, &parts, Instant::now()).await
 }
 
-/// The answer to `GET /avatar/{raw}` (`raw` percent-decoded), shared by the router and
-/// the direct dispatch of `http::service`.
-pub async fn respond(state: &AppState, raw: &str, req: &Parts) -> Response {
-    match serve(state, raw, req).await {
+/// The answer to `GET /avatar/{raw}` (`raw` percent-decoded) to a request that started
+/// at `now`, shared by the router and the direct dispatch of `http::service`.
+pub async fn respond(state: &AppState, raw: &str, req: &Parts, now: Instant) -> Response {
+    match serve(state, raw, req, now).await {
         Ok(res) => res,
         Err(e) => public_error(e),
     }
 }
 
-async fn serve(state: &AppState, raw: &str, req: &Parts) -> Result<Response, ApiError> {
+async fn serve(
+    state: &AppState,
+    raw: &str,
+    req: &Parts,
+    now: Instant,
+) -> Result<Response, ApiError> {
     let params = parse_query(req.uri.query())?;
     let cache = &state.avatar_cache;
     let size = cache.snap(params.size);
@@ -142,7 +150,7 @@ async fn serve(state: &AppState, raw: &str, req: &Parts) -> Result<Response, Api
     // as unknown, exactly like a hash nobody registered.
     let lookup = hash.filter(|h| !h.is_email_hash() || state.config.avatars.hash_lookup);
     let found = match (lookup, params.force) {
-        (Some(h), false) => cache.avatar(&state.profiles, &h, size).await?,
+        (Some(h), false) => cache.avatar(&state.profiles, &h, size, now).await?,
         _ => None,
     };
     let max_age = &cache.max_age;

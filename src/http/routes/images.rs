@@ -67,14 +67,19 @@ pub async fn get_image(
 ) -> Response<Body> {
     let (parts, _body) = req.into_parts();
     let id = path.map(|Path(id)| id).unwrap_or_default();
-    respond(&state, &id, &parts).await
+    respond(&state, &id, &parts, std::time::Instant::now()).await
 }
 
-/// The answer to `GET /images/{id}` (`id` percent-decoded), shared by the router and the
-/// direct dispatch of `http::service`.
-pub async fn respond(state: &AppState, id: &str, parts: &Parts) -> Response<Body> {
+/// The answer to `GET /images/{id}` (`id` percent-decoded) to a request that started at
+/// `now`, shared by the router and the direct dispatch of `http::service`.
+pub async fn respond(
+    state: &AppState,
+    id: &str,
+    parts: &Parts,
+    now: std::time::Instant,
+) -> Response<Body> {
     let found = if plausible_id(id) {
-        state.avatar_cache.image(&state.profiles, id).await
+        state.avatar_cache.image(&state.profiles, id, now).await
     } else {
         Ok(None)
     };
