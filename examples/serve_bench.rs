@@ -29,6 +29,10 @@ use moocard::{
     App, Migrations,
 };
 
+// The allocator `moocard` itself uses (workers/src/main.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EMAIL: &str = "bench@moocard.invalid";
 
 struct Args {

@@ -40,6 +40,12 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Seconds a request may take before 503.
     pub request_timeout_secs: u64,
+    /// Seconds a connection may go without a request in flight and without finishing one
+    /// (a silent client, headers sent a byte at a time, idle keep-alive) before it is
+    /// closed; it is closed after between 1 and 1.5 times this. Keep it above the idle
+    /// timeout of any load balancer in front (60 s is common), or the balancer may send
+    /// a request on a connection as it is being closed.
+    pub idle_timeout_secs: u64,
     /// Seconds to wait for in-flight requests on shutdown.
     pub shutdown_grace_secs: u64,
     /// Log format: `text` or `json`.
@@ -51,6 +57,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             request_timeout_secs: 30,
+            idle_timeout_secs: 75,
             shutdown_grace_secs: 30,
             log_format: "text".into(),
         }
@@ -318,6 +325,12 @@ impl Config {
         if !matches!(self.server.log_format.as_str(), "text" | "json") {
             return Err(ConfigError(
                 "server.log_format must be \"text\" or \"json\"".into(),
+            ));
+        }
+        if self.server.idle_timeout_secs == 0 {
+            // hyper would wait for headers forever, which is what this setting prevents.
+            return Err(ConfigError(
+                "server.idle_timeout_secs must be positive".into(),
             ));
         }
         if !self.auth.issuer.is_empty()

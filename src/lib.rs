@@ -26,5 +26,6 @@ pub mod store;
 pub mod telemetry;
 pub mod uploads;
 
-pub use app::{serve, App, Migrations};
+pub use app::{App, Migrations};
 pub use error_code::ErrorCode;
+pub use http::server::serve;

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod openapi;
 pub mod page;
 pub mod routes;
+pub mod server;
 pub mod service;
 
 pub use service::HttpService;

@@ -14,6 +14,7 @@
 use std::{
     convert::Infallible,
     panic::AssertUnwindSafe,
+    sync::OnceLock,
     task::{Context, Poll},
     time::Instant,
 };
@@ -21,14 +22,11 @@ use std::{
 use axum::{
     body::{Body, HttpBody as _},
     extract::Request,
-    http::{header, HeaderValue, Method},
+    http::{header, request::Parts, HeaderValue, Method},
     response::Response,
     Router,
 };
-use futures::{
-    future::{BoxFuture, Either},
-    FutureExt as _,
-};
+use futures::{future::BoxFuture, FutureExt as _};
 
 use crate::{
     http::{
@@ -53,6 +51,11 @@ impl HttpService {
             state,
         }
     }
+
+    /// The configuration the service runs with.
+    pub fn config(&self) -> &crate::config::Config {
+        &self.state.config
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +71,17 @@ impl PublicRoute {
             Self::Avatar => "/avatar/{hash}",
             Self::Image => "/images/{id}",
         }
+    }
+
+    /// The route's request figures, looked up once per process.
+    fn stats(self) -> &'static telemetry::http::RouteStats {
+        static AVATAR: OnceLock<&'static telemetry::http::RouteStats> = OnceLock::new();
+        static IMAGE: OnceLock<&'static telemetry::http::RouteStats> = OnceLock::new();
+        let cell = match self {
+            Self::Avatar => &AVATAR,
+            Self::Image => &IMAGE,
+        };
+        cell.get_or_init(|| telemetry::http::route(self.template()))
     }
 }
 
@@ -87,13 +101,38 @@ fn public_route<'a>(method: &Method, path: &'a str) -> Option<(PublicRoute, &'a 
     plain.then_some((route, segment))
 }
 
+impl HttpService {
+    /// Answers one request with any body type: hyper's `Incoming` from [`crate::serve`],
+    /// axum's `Body` from tests. A public read never touches (or boxes) the body.
+    pub fn dispatch<B>(&self, req: axum::http::Request<B>) -> HttpFuture
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        match public_route(req.method(), req.uri().path()) {
+            Some((route, _)) => {
+                let state = self.state.clone();
+                // Only the head is kept across awaits: a request body is not `Sync`.
+                let (parts, _body) = req.into_parts();
+                Box::pin(async move { Ok(public(&state, route, parts).await) })
+            }
+            // Boxed too, so that the future type is one `Unpin` box (`http::server`
+            // wraps it); this path is not the hot one.
+            None => Box::pin(tower::Service::call(
+                &mut self.router.clone(),
+                req.map(Body::new),
+            )),
+        }
+    }
+}
+
+/// The future of [`HttpService::dispatch`].
+pub type HttpFuture = BoxFuture<'static, Result<Response, Infallible>>;
+
 impl tower::Service<Request> for HttpService {
     type Response = Response;
     type Error = Infallible;
-    type Future = Either<
-        BoxFuture<'static, Result<Response, Infallible>>,
-        axum::routing::future::RouteFuture<Infallible>,
-    >;
+    type Future = HttpFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         // Both paths are always ready (axum's Router is).
@@ -101,27 +140,17 @@ impl tower::Service<Request> for HttpService {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        match public_route(req.method(), req.uri().path()) {
-            Some((route, _)) => {
-                let state = self.state.clone();
-                Either::Left(Box::pin(
-                    async move { Ok(public(&state, route, req).await) },
-                ))
-            }
-            None => Either::Right(self.router.call(req)),
-        }
+        self.dispatch(req)
     }
 }
 
-async fn public(state: &AppState, route: PublicRoute, req: Request) -> Response {
+async fn public(state: &AppState, route: PublicRoute, parts: Parts) -> Response {
     let started = Instant::now();
-    // Only the head is kept across awaits: a request body is not `Sync`.
-    let (parts, _body) = req.into_parts();
     let segment = public_route(&parts.method, parts.uri.path()).map_or("", |(_, s)| s);
     let answer = async {
         match route {
-            PublicRoute::Avatar => avatar::respond(state, segment, &parts).await,
-            PublicRoute::Image => images::respond(state, segment, &parts).await,
+            PublicRoute::Avatar => avatar::respond(state, segment, &parts, started).await,
+            PublicRoute::Image => images::respond(state, segment, &parts, started).await,
         }
     };
     let mut res = AssertUnwindSafe(answer)
@@ -131,7 +160,13 @@ async fn public(state: &AppState, route: PublicRoute, req: Request) -> Response 
     if parts.method == Method::HEAD {
         without_body(&mut res);
     }
-    telemetry::observe(route.template(), &parts.method, started, &res);
+    telemetry::observe_in(
+        route.stats(),
+        route.template(),
+        &parts.method,
+        started,
+        &res,
+    );
     res
 }
 

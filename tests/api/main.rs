@@ -8,3 +8,4 @@ mod auth;
 mod encryption;
 mod ops;
 mod profiles;
+mod server;
