@@ -92,7 +92,9 @@ async fn accept_failed(e: &std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// What the watchdog reads of one connection.
+/// What the watchdog reads of one connection. A request counts as finished when its
+/// response is handed to hyper; the bodies here (at most a 512 px avatar) fit in the
+/// socket's send buffer, so none is still being written a whole idle period later.
 #[derive(Default)]
 struct Activity {
     /// Requests whose headers have arrived and whose answer is not finished.

@@ -197,54 +197,23 @@ mod tests {
             Duration::ZERO,
         );
         let text = render();
-        let has = |line: &str| text.lines().any(|l| l == line);
-        let l = r#"route="/test/{x}",method="GET""#;
-        assert!(
-            has(&format!(
-                r#"moocard_http_requests_total{{{l},status="200"}} 2"#
-            )),
-            "{text}"
-        );
-        assert!(
-            has(&format!(
-                r#"moocard_http_requests_total{{{l},status="304"}} 1"#
-            )),
-            "{text}"
-        );
-        assert!(
-            has(r#"moocard_http_requests_total{route="/test/{x}",method="OTHER",status="418"} 1"#),
-            "{text}"
-        );
+        let g = r#"route="/test/{x}",method="GET""#;
         // Cumulative buckets: 300 us <= 0.0005; 3 ms <= 0.005; 60 s only in +Inf.
-        assert!(
-            has(&format!(
-                r#"moocard_http_request_duration_seconds_bucket{{{l},le="0.0005"}} 1"#
-            )),
-            "{text}"
-        );
-        assert!(
-            has(&format!(
-                r#"moocard_http_request_duration_seconds_bucket{{{l},le="0.005"}} 2"#
-            )),
-            "{text}"
-        );
-        assert!(
-            has(&format!(
-                r#"moocard_http_request_duration_seconds_bucket{{{l},le="30"}} 2"#
-            )),
-            "{text}"
-        );
-        assert!(
-            has(&format!(
-                r#"moocard_http_request_duration_seconds_bucket{{{l},le="+Inf"}} 3"#
-            )),
-            "{text}"
-        );
-        assert!(
-            has(&format!(
-                r#"moocard_http_request_duration_seconds_count{{{l}}} 3"#
-            )),
-            "{text}"
-        );
+        for want in [
+            format!(r#"moocard_http_requests_total{{{g},status="200"}} 2"#),
+            format!(r#"moocard_http_requests_total{{{g},status="304"}} 1"#),
+            r#"moocard_http_requests_total{route="/test/{x}",method="OTHER",status="418"} 1"#
+                .into(),
+            format!(r#"moocard_http_request_duration_seconds_bucket{{{g},le="0.0005"}} 1"#),
+            format!(r#"moocard_http_request_duration_seconds_bucket{{{g},le="0.005"}} 2"#),
+            format!(r#"moocard_http_request_duration_seconds_bucket{{{g},le="30"}} 2"#),
+            format!(r#"moocard_http_request_duration_seconds_bucket{{{g},le="+Inf"}} 3"#),
+            format!(r#"moocard_http_request_duration_seconds_count{{{g}}} 3"#),
+        ] {
+            assert!(
+                text.lines().any(|l| l == want),
+                "{want} missing from:\n{text}"
+            );
+        }
     }
 }
