@@ -93,8 +93,9 @@ async fn accept_failed(e: &std::io::Error) {
 }
 
 /// What the watchdog reads of one connection. A request counts as finished when its
-/// response is handed to hyper; the bodies here (at most a 512 px avatar) fit in the
-/// socket's send buffer, so none is still being written a whole idle period later.
+/// response is handed to hyper; with the default sizes every body (at most a 512 px
+/// avatar) fits in the socket's send buffer, so only a reader stalled for a whole idle
+/// period is cut off (larger configured sizes make a very slow reader reachable too).
 #[derive(Default)]
 struct Activity {
     /// Requests whose headers have arrived and whose answer is not finished.
