@@ -4,7 +4,11 @@
 use std::sync::Arc;
 
 use crate::{
-    auth::{dev::DevSigner, Verifier},
+    auth::{
+        dev::DevSigner,
+        oidc::{OidcSettings, RemoteKeys},
+        Verifier,
+    },
     config::Config,
     db::{DbOptions, DbPool},
     http::{avatar_cache::AvatarCache, AppState, SharedState},
@@ -26,7 +30,7 @@ pub struct App {
     /// Token verification.
     pub verifier: Arc<Verifier>,
     /// The local signer in dev mode.
-    pub dev: Option<DevSigner>,
+    pub dev: Option<Arc<DevSigner>>,
     /// The job queue over the same database.
     pub queue: JobQueue,
     /// Upload intake.
@@ -89,25 +93,10 @@ impl App {
             (
                 dev.verifier(config.auth.leeway_secs)
                     .map_err(|e| anyhow::anyhow!(e))?,
-                Some(dev),
+                Some(Arc::new(dev)),
             )
         } else {
-            let mut v = Verifier::new(
-                &config.auth.issuer,
-                &config.auth.audience,
-                config.auth.leeway_secs,
-            );
-            for path in &config.auth.pem_files {
-                v.add_pem_file(path)
-                    .map_err(|e| anyhow::anyhow!("auth.pem_files: {e}"))?;
-            }
-            if let Some(path) = &config.auth.jwks_file {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                v.add_jwks(&text)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            }
-            (v, None)
+            (verifier_for_issuer(&config).await?, None)
         };
         let config = Arc::new(config);
         let uploads = Uploads::new(profiles.clone(), queue.clone(), config.clone());
@@ -131,8 +120,41 @@ impl App {
             verifier: self.verifier.clone(),
             uploads: self.uploads.clone(),
             avatar_cache: self.avatar_cache.clone(),
+            // The one-click sign-in exists only in dev mode on loopback (API.md §Identity).
+            dev_signer: self
+                .dev
+                .clone()
+                .filter(|_| self.config.server.listen.ip().is_loopback()),
         })
     }
+}
+
+/// Keys from PEM or JWKS files when configured, else from the issuer's discovery.
+async fn verifier_for_issuer(config: &Config) -> anyhow::Result<Verifier> {
+    let auth = &config.auth;
+    if auth.pem_files.is_empty() && auth.jwks_file.is_none() {
+        let keys = RemoteKeys::start(&auth.issuer, OidcSettings::from_config(auth))
+            .await
+            .map_err(|e| anyhow::anyhow!("auth.issuer: {e}"))?;
+        return Ok(Verifier::remote(
+            &auth.issuer,
+            &auth.audience,
+            auth.leeway_secs,
+            keys,
+        ));
+    }
+    let mut v = Verifier::new(&auth.issuer, &auth.audience, auth.leeway_secs);
+    for path in &auth.pem_files {
+        v.add_pem_file(path)
+            .map_err(|e| anyhow::anyhow!("auth.pem_files: {e}"))?;
+    }
+    if let Some(path) = &auth.jwks_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        v.add_jwks(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    Ok(v)
 }
 
 /// Queue tuning from the configuration.

@@ -50,6 +50,9 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Log format: `text` or `json`.
     pub log_format: String,
+    /// Origins (`https://host[:port]`) whose pages may call the owner endpoints from a
+    /// browser (CORS, API.md §Owner endpoints). Empty: none.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +63,7 @@ impl Default for ServerConfig {
             idle_timeout_secs: 75,
             shutdown_grace_secs: 30,
             log_format: "text".into(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -141,8 +145,24 @@ pub struct AuthConfig {
     pub pem_files: Vec<PathBuf>,
     /// A JWKS document on disk (refreshed on SIGHUP-free restart).
     pub jwks_file: Option<PathBuf>,
-    /// Clock skew tolerated on `exp`, in seconds.
+    /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
     pub leeway_secs: u64,
+    /// The page's OAuth client id at the issuer (a public client: code flow with PKCE).
+    /// Empty: the audience.
+    pub client_id: String,
+    /// Floor on how long a fetched key set is trusted, whatever its `Cache-Control` says;
+    /// also the retry interval while the issuer is unreachable.
+    pub jwks_min_ttl_secs: u64,
+    /// Ceiling on how long a fetched key set is trusted.
+    pub jwks_max_ttl_secs: u64,
+    /// Least milliseconds between two key fetches caused by tokens with an unknown `kid`.
+    pub jwks_refetch_interval_ms: u64,
+    /// Timeout of one discovery or key-set request, in milliseconds.
+    pub fetch_timeout_ms: u64,
+    /// Largest discovery or key-set document accepted, in bytes.
+    pub max_document_bytes: u64,
+    /// Allow dev mode (no issuer) on a listen address other than loopback. Never in production.
+    pub allow_dev_mode_on_network: bool,
 }
 
 impl Default for AuthConfig {
@@ -153,6 +173,13 @@ impl Default for AuthConfig {
             pem_files: vec![],
             jwks_file: None,
             leeway_secs: 30,
+            client_id: String::new(),
+            jwks_min_ttl_secs: 60,
+            jwks_max_ttl_secs: 86_400,
+            jwks_refetch_interval_ms: 5_000,
+            fetch_timeout_ms: 5_000,
+            max_document_bytes: 256 * 1024,
+            allow_dev_mode_on_network: false,
         }
     }
 }
@@ -250,6 +277,52 @@ impl Default for QueueSettings {
 #[error("configuration: {0}")]
 pub struct ConfigError(pub String);
 
+impl ConfigError {
+    /// A parser's message with every quoted value replaced: serde and toml quote the
+    /// offending value ("invalid type: string \"...\""), which may be a key (issue 12: a
+    /// malformed `MOOCARD_KEYS__KEKS` must not print key material). Key names, which
+    /// serde quotes with backticks, stay.
+    pub fn redacted(message: &str) -> Self {
+        let mut out = String::with_capacity(message.len());
+        let (mut quoted, mut ticked, mut escaped) = (false, false, false);
+        for c in message.chars() {
+            if quoted {
+                // Inside a quoted value (Debug-escaped): skip to its closing quote.
+                match (escaped, c) {
+                    (false, '\\') => escaped = true,
+                    (false, '"') => {
+                        quoted = false;
+                        out.push_str("<redacted>\"");
+                    }
+                    _ => escaped = false,
+                }
+            } else if c == '`' {
+                ticked = !ticked;
+                out.push(c);
+            } else if c == '"' && !ticked {
+                quoted = true;
+                out.push(c);
+            } else {
+                out.push(c);
+            }
+        }
+        // toml parse errors also quote the source line after a `|` gutter: drop those lines.
+        let kept: Vec<&str> = out
+            .lines()
+            .filter(|l| {
+                !l.trim_start().starts_with(|c: char| c.is_ascii_digit()) || !l.contains('|')
+            })
+            .filter(|l| !l.trim_start().starts_with('|'))
+            .collect();
+        Self(
+            kept.join(" ")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
+    }
+}
+
 impl Config {
     /// Loads defaults, the TOML file (if any) and the environment, then validates.
     pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
@@ -262,9 +335,10 @@ impl Config {
             .unwrap_or_else(|| PathBuf::from("moocard.toml"));
         match std::fs::read_to_string(&path) {
             Ok(text) => {
-                doc = text
-                    .parse()
-                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+                doc = text.parse().map_err(|e: toml::de::Error| {
+                    let e = ConfigError::redacted(&e.to_string());
+                    ConfigError(format!("{}: {}", path.display(), e.0))
+                })?;
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && explicit.is_none() => {}
             Err(e) => return Err(ConfigError(format!("{}: {e}", path.display()))),
@@ -277,6 +351,11 @@ impl Config {
         mut doc: toml::Table,
         env: impl Iterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        let file_issuer = doc
+            .get("auth")
+            .and_then(|a| a.get("issuer"))
+            .and_then(toml::Value::as_str)
+            .is_some_and(|s| !s.trim().is_empty());
         for (name, value) in env {
             if name == "DATABASE_URL" {
                 set_path(&mut doc, &["database", "url"], toml::Value::String(value));
@@ -294,7 +373,14 @@ impl Config {
         }
         let config: Config = toml::Value::Table(doc)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError(e.to_string()))?;
+            .map_err(|e: toml::de::Error| ConfigError::redacted(&e.to_string()))?;
+        // API.md §Identity: an issuer emptied by the environment must not silently turn
+        // a configured deployment into dev mode.
+        if file_issuer && config.auth.issuer.trim().is_empty() {
+            return Err(ConfigError(
+                "the config file sets auth.issuer but MOOCARD_AUTH__ISSUER empties it; refusing to start in dev mode by accident (remove the variable or the file's issuer)".into(),
+            ));
+        }
         config.validate()
     }
 
@@ -333,14 +419,7 @@ impl Config {
                 "server.idle_timeout_secs must be positive".into(),
             ));
         }
-        if !self.auth.issuer.is_empty()
-            && self.auth.pem_files.is_empty()
-            && self.auth.jwks_file.is_none()
-        {
-            return Err(ConfigError(
-                "auth.issuer is set, so auth.pem_files or auth.jwks_file is required".into(),
-            ));
-        }
+        self.validate_auth()?;
         if self.queue.window_secs == 0
             || self.queue.job_timeout_secs == 0
             || self.queue.max_attempts == 0
@@ -350,6 +429,58 @@ impl Config {
             ));
         }
         Ok(self)
+    }
+
+    /// Dev mode only on purpose, issuer URLs, key-set tuning and CORS origins.
+    fn validate_auth(&mut self) -> Result<(), ConfigError> {
+        let a = &mut self.auth;
+        a.issuer = a.issuer.trim().to_owned();
+        let has_key_files = !a.pem_files.is_empty() || a.jwks_file.is_some();
+        if a.issuer.is_empty() && has_key_files {
+            return Err(ConfigError(
+                "auth.pem_files or auth.jwks_file is set without auth.issuer; set the issuer (dev mode never starts with key files)".into(),
+            ));
+        }
+        if !a.issuer.is_empty() && !crate::auth::oidc::issuer_url_allowed(&a.issuer) {
+            return Err(ConfigError(
+                "auth.issuer must be an https:// URL (http:// only on a loopback host)".into(),
+            ));
+        }
+        if a.issuer.is_empty()
+            && !self.server.listen.ip().is_loopback()
+            && !a.allow_dev_mode_on_network
+        {
+            return Err(ConfigError(format!(
+                "dev mode (no auth.issuer) on {} would accept locally minted tokens from the network; set auth.issuer, listen on 127.0.0.1, or set auth.allow_dev_mode_on_network = true",
+                self.server.listen
+            )));
+        }
+        if a.jwks_min_ttl_secs == 0
+            || a.jwks_max_ttl_secs < a.jwks_min_ttl_secs
+            || a.fetch_timeout_ms == 0
+            || a.max_document_bytes == 0
+        {
+            return Err(ConfigError(
+                "auth.jwks_min_ttl_secs must be positive and at most auth.jwks_max_ttl_secs; auth.fetch_timeout_ms and auth.max_document_bytes must be positive".into(),
+            ));
+        }
+        for origin in &self.server.cors_origins {
+            let rest = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"));
+            let ok = rest.is_some_and(|r| {
+                !r.is_empty()
+                    && !r.contains('/')
+                    && r.is_ascii()
+                    && !r.contains(char::is_whitespace)
+            });
+            if !ok {
+                return Err(ConfigError(format!(
+                    "server.cors_origins: {origin:?} is not an origin like https://idp.example.com (scheme and host, no path)"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Whether tokens are minted locally (no issuer configured).
@@ -404,7 +535,7 @@ mod tests {
 
     #[test]
     fn layers_and_unknown_keys() {
-        let doc: toml::Table = "[server]\nlisten = \"0.0.0.0:9000\"\n[limits]\nmax_dimension = 100"
+        let doc: toml::Table = "[server]\nlisten = \"0.0.0.0:9000\"\n[limits]\nmax_dimension = 100\n[auth]\nallow_dev_mode_on_network = true"
             .parse()
             .expect("toml");
         let c = Config::from_table(
@@ -435,6 +566,61 @@ mod tests {
             toml::Table::new(),
             env(&[("MOOCARD_AUTH__ISSUER", "https://idp")]),
         );
-        assert!(s.is_err(), "issuer without keys");
+        assert!(s.is_ok(), "an issuer alone uses discovery");
+    }
+
+    #[test]
+    fn dev_mode_never_by_accident() {
+        let err = |doc: &str, vars: &[(&str, &str)]| {
+            Config::from_table(doc.parse().expect("toml"), env(vars))
+                .expect_err("must be refused")
+                .0
+        };
+        let m = err("[auth]\npem_files = [\"/k.pem\"]", &[]);
+        assert!(m.contains("without auth.issuer"), "{m}");
+        let m = err("[auth]\njwks_file = \"/k.json\"", &[]);
+        assert!(m.contains("without auth.issuer"), "{m}");
+        let m = err(
+            "[auth]\nissuer = \"https://idp.example\"",
+            &[("MOOCARD_AUTH__ISSUER", "")],
+        );
+        assert!(m.contains("MOOCARD_AUTH__ISSUER"), "{m}");
+        let m = err("[server]\nlisten = \"0.0.0.0:8080\"", &[]);
+        assert!(m.contains("allow_dev_mode_on_network"), "{m}");
+        let m = err("", &[("MOOCARD_AUTH__ISSUER", "http://idp.example")]);
+        assert!(m.contains("https://"), "{m}");
+        let m = err("[server]\ncors_origins = [\"https://a.example/path\"]", &[]);
+        assert!(m.contains("cors_origins"), "{m}");
+        // Explicitly allowed, or on loopback, dev mode starts.
+        let ok = |doc: &str| Config::from_table(doc.parse().expect("toml"), env(&[]));
+        assert!(ok(
+            "[server]\nlisten = \"0.0.0.0:8080\"\n[auth]\nallow_dev_mode_on_network = true"
+        )
+        .is_ok());
+        assert!(ok("").expect("defaults").dev_mode());
+        assert!(ok("[auth]\nissuer = \"http://127.0.0.1:4000\"").is_ok());
+    }
+
+    #[test]
+    fn errors_never_echo_key_material() {
+        let secret = "c2VjcmV0LWtleS1tYXRlcmlhbC1kby1ub3QtcHJpbnQ=";
+        for value in [
+            format!("[{{id = \"k1\", key = \"{secret}\"}}"),
+            format!("{{id = \"k1\", key = \"{secret}\"}}"),
+            secret.to_owned(),
+            format!("[{{id = \"k1\", key = \"{secret}\", extra = 1}}]"),
+            format!("[{{id = \"k1\", key = {secret}}}]"),
+        ] {
+            let e = Config::from_table(
+                toml::Table::new(),
+                env(&[("MOOCARD_KEYS__KEKS", value.as_str())]),
+            )
+            .expect_err("malformed keks");
+            assert!(!e.0.contains("c2VjcmV0"), "{e}");
+        }
+        let doc = format!("[keys]\nindex_secret = {secret}\n");
+        let e = doc.parse::<toml::Table>().expect_err("bare value");
+        let redacted = ConfigError::redacted(&e.to_string());
+        assert!(!redacted.0.contains("c2VjcmV0"), "{}", redacted.0);
     }
 }

@@ -39,6 +39,9 @@ pub enum ErrorCode {
     Unavailable,
     /// An unexpected server fault.
     Internal,
+    /// An email (in a path or a token) that is malformed or holds invisible, bidi-control
+    /// or non-NFC characters (API.md §Identity).
+    InvalidEmail,
 }
 
 impl ErrorCode {
@@ -60,6 +63,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::InvalidEmail => "invalid_email",
         }
     }
 }

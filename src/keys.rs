@@ -32,7 +32,8 @@ pub struct Secrets {
 fn decode32(what: &str, b64: &str) -> Result<[u8; 32], String> {
     let bytes = B64
         .decode(b64.trim())
-        .map_err(|e| format!("{what} is not valid base64: {e}"))?;
+        // The decoder's message names an offending byte of the key: say only what is wrong.
+        .map_err(|_| format!("{what} is not valid base64"))?;
     <[u8; 32]>::try_from(bytes.as_slice())
         .map_err(|_| format!("{what} must be 32 bytes, got {}", bytes.len()))
 }
@@ -72,8 +73,10 @@ pub fn load(config: &Config) -> Result<Secrets, String> {
 fn load_or_create_file(path: &Path) -> Result<KeysConfig, String> {
     match std::fs::read_to_string(path) {
         Ok(text) => {
-            let file: KeyFile =
-                toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            let file: KeyFile = toml::from_str(&text).map_err(|e| {
+                let e = crate::config::ConfigError::redacted(&e.to_string());
+                format!("{}: {}", path.display(), e.0)
+            })?;
             Ok(file.keys)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

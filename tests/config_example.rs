@@ -34,6 +34,15 @@ fn no_env() -> std::vec::IntoIter<(String, String)> {
     Vec::new().into_iter()
 }
 
+/// An issuer, which key-file settings require.
+fn with_issuer() -> std::vec::IntoIter<(String, String)> {
+    vec![(
+        "MOOCARD_AUTH__ISSUER".to_owned(),
+        "https://idp.example.test".to_owned(),
+    )]
+    .into_iter()
+}
+
 /// The example with `# key = value` lines uncommented where the key is otherwise unset,
 /// which is how optional settings (no default) are documented.
 fn with_optional_keys(parsed: &toml::Table) -> String {
@@ -84,7 +93,8 @@ fn example_documents_every_key_and_its_env_var() {
     }
     // Optional keys are commented out; uncommented they must be real keys (deny_unknown_fields).
     let full: toml::Table = with_optional_keys(&doc).parse().expect("valid TOML");
-    let full = Config::from_table(full, no_env()).expect("commented keys are real keys");
+    // With an issuer: key files without one are refused (dev mode never by accident).
+    let full = Config::from_table(full, with_issuer()).expect("commented keys are real keys");
     let all = keys_of(&full);
     assert!(
         all.len() > keys_of(&Config::default()).len(),
@@ -135,10 +145,9 @@ fn env_vars_named_in_the_example_are_accepted() {
             toml::Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        Config::from_table(
-            toml::Table::new(),
-            vec![(var.to_owned(), literal)].into_iter(),
-        )
-        .unwrap_or_else(|e| panic!("{var} is rejected: {e}"));
+        let mut env: Vec<(String, String)> = with_issuer().collect();
+        env.push((var.to_owned(), literal));
+        Config::from_table(toml::Table::new(), env.into_iter())
+            .unwrap_or_else(|e| panic!("{var} is rejected: {e}"));
     }
 }

@@ -3,5 +3,6 @@
 
 pub mod dev;
 pub mod jwt;
+pub mod oidc;
 
 pub use jwt::{AuthError, Verifier};

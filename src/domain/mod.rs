@@ -4,3 +4,4 @@ pub mod avatar;
 pub mod email;
 pub mod ids;
 pub mod record;
+pub mod text;

@@ -50,6 +50,20 @@ pub fn validate_display_name(raw: &str) -> Result<String, String> {
     if name.chars().any(char::is_control) {
         return Err("display_name must not contain control characters".into());
     }
+    // A bidi override would let a name display as some other text (API.md §Owner endpoints).
+    if name.chars().any(super::text::is_bidi_control) {
+        return Err(
+            "display_name must not contain bidi control characters (U+202A..U+202E, U+2066..U+2069, U+200E, U+200F, U+061C)"
+                .into(),
+        );
+    }
+    // Joiners and variation selectors are fine inside emoji and scripts, not on their own.
+    if !name.chars().any(super::text::is_visible) {
+        return Err(
+            "display_name must contain at least one visible character (not only zero-width or invisible ones)"
+                .into(),
+        );
+    }
     Ok(name.to_owned())
 }
 
@@ -71,6 +85,31 @@ mod tests {
         assert!(validate_display_name("   ").is_err());
         assert!(validate_display_name("a\u{7}b").is_err());
         assert!(validate_display_name("a\nb").is_err());
+        for bad in [
+            "\u{202E}adA",
+            "Ada\u{2066}",
+            "a\u{200F}b",
+            "\u{200B}",
+            "\u{200B}\u{200D}\u{FEFF}",
+            "\u{3164}",
+            "\u{2800}",
+            "\u{00AD}",
+            "\u{0301}",
+        ] {
+            assert!(validate_display_name(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "李小龍",
+            "山田 太郎",
+            "محمد علي",
+            "👩\u{200D}👩\u{200D}👧\u{200D}👦",
+            "🏳\u{FE0F}\u{200D}🌈",
+            "می\u{200C}خواهم",
+            "José",
+            "Zoë O'Brien-Åström",
+        ] {
+            assert_eq!(validate_display_name(good).as_deref(), Ok(good), "{good:?}");
+        }
     }
 
     #[test]

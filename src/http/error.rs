@@ -43,6 +43,9 @@ pub enum ApiError {
     /// 503.
     #[error("{0}")]
     Unavailable(String),
+    /// 400 `invalid_email`: the path's or the token's email is not acceptable.
+    #[error("{0}")]
+    InvalidEmail(String),
     /// 500; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,6 +70,9 @@ impl ApiError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::BadRequest(_) => ErrorCode::BadRequest,
+            Self::Auth(AuthError::InvalidEmail(_)) | Self::InvalidEmail(_) => {
+                ErrorCode::InvalidEmail
+            }
             Self::Auth(e) if e.is_forbidden() => ErrorCode::Forbidden,
             Self::Auth(_) => ErrorCode::InvalidToken,
             Self::NotFound(_) => ErrorCode::NotFound,
@@ -84,9 +90,11 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest(_) | Self::UnknownKey(_) | Self::InvalidValue(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::BadRequest(_)
+            | Self::UnknownKey(_)
+            | Self::InvalidValue(_)
+            | Self::InvalidEmail(_)
+            | Self::Auth(AuthError::InvalidEmail(_)) => StatusCode::BAD_REQUEST,
             Self::Auth(e) if e.is_forbidden() => StatusCode::FORBIDDEN,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
@@ -123,7 +131,7 @@ impl IntoResponse for ApiError {
         let headers = res.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match &self {
-            Self::Auth(e) if !e.is_forbidden() => {
+            Self::Auth(e) if !e.is_forbidden() && !matches!(e, AuthError::InvalidEmail(_)) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             Self::RateLimited(secs, _) => {

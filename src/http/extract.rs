@@ -50,11 +50,12 @@ impl FromRequestParts<AppState> for Owner {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(crate::auth::AuthError::Missing)?;
-        let token_email = state.verifier.verify(token)?;
+        let token_email = state.verifier.authenticate(token).await?;
         let Path(raw): Path<String> = Path::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;
-        let path_email = Email::parse(&raw).map_err(ApiError::BadRequest)?;
+        let path_email = Email::parse(&raw)
+            .map_err(|e| ApiError::InvalidEmail(format!("the email in the path: {e}")))?;
         if path_email != token_email {
             return Err(crate::auth::AuthError::OtherEmail.into());
         }

@@ -5,6 +5,7 @@ pub mod avatar_cache;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod owner;
 pub mod page;
 pub mod routes;
 pub mod server;
@@ -72,6 +73,9 @@ pub struct SharedState {
     pub uploads: Uploads,
     /// Caches of the public reads (`/avatar`, `/images`) on this node.
     pub avatar_cache: Arc<avatar_cache::AvatarCache>,
+    /// The dev-mode signer behind the page's one-click sign-in; `None` unless the server
+    /// runs in dev mode on a loopback address.
+    pub dev_signer: Option<Arc<crate::auth::dev::DevSigner>>,
 }
 
 impl AppState {
@@ -109,19 +113,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.limits.max_upload_bytes).unwrap_or(usize::MAX);
     let timeout = state.config.request_timeout();
-    Router::new()
-        .route(
-            "/v1/profiles/{email}",
-            get(routes::profiles::get_profile)
-                .patch(routes::profiles::patch_profile)
-                .delete(routes::profiles::delete_profile),
-        )
-        .route(
-            "/v1/profiles/{email}/avatar",
-            get(routes::uploads::get_avatar_status)
-                .put(routes::uploads::put_avatar)
-                .delete(routes::uploads::delete_avatar),
-        )
+    let mut app = Router::new()
+        .merge(owner::routes(&state.config))
         .route("/v1/limits", get(routes::limits::get_limits))
         .route("/__lbheartbeat__", get(routes::ops::lbheartbeat))
         .route("/__heartbeat__", get(routes::ops::heartbeat))
@@ -129,8 +122,14 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::ops::metrics))
         // Issue 6: the profile page (its CSP applies to these routes only) and the API document.
         .merge(page::routes())
-        .route("/v1/openapi.json", get(openapi::get_openapi))
-        .fallback(not_found)
+        .route("/v1/openapi.json", get(openapi::get_openapi));
+    if state.dev_signer.is_some() {
+        app = app.route(
+            "/v1/dev/sign-in",
+            axum::routing::post(routes::dev::post_dev_sign_in),
+        );
+    }
+    app.fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // axum's own 413 is plain text; `limit_body` rewrites it as our JSON error.
         .layer(DefaultBodyLimit::max(body_limit))

@@ -6,10 +6,15 @@ use serde_json::json;
 
 use crate::support::{fixture, TestApp};
 
-const ISS: &str = "https://idp.example.test";
-const AUD: &str = "moocard-test";
+pub const ISS: &str = "https://idp.example.test";
+pub const AUD: &str = "moocard-test";
 
-fn sign(alg: Algorithm, key_file: &str, kid: Option<&str>, claims: serde_json::Value) -> String {
+pub fn sign(
+    alg: Algorithm,
+    key_file: &str,
+    kid: Option<&str>,
+    claims: serde_json::Value,
+) -> String {
     let pem = fixture(key_file);
     let key = match alg {
         Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
@@ -22,7 +27,7 @@ fn sign(alg: Algorithm, key_file: &str, kid: Option<&str>, claims: serde_json::V
     encode(&header, &claims, &key).expect("sign")
 }
 
-fn claims(email: &str, verified: serde_json::Value, exp_in: i64) -> serde_json::Value {
+pub fn claims(email: &str, verified: serde_json::Value, exp_in: i64) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
     json!({"iss": ISS, "aud": AUD, "exp": now + exp_in, "iat": now, "email": email, "email_verified": verified})
 }
@@ -194,5 +199,104 @@ async fn dev_mode_tokens() {
         .assert_error(403, "forbidden");
     t.get("/v1/profiles/not-an-email", Some(&ok))
         .await
-        .assert_error(400, "bad_request");
+        .assert_error(400, "invalid_email");
+}
+
+/// API.md §Identity v1.1: the strict cases, each with our own sentence (never a library's).
+#[tokio::test]
+async fn strict_token_rules() {
+    let t = issuer_app(false).await;
+    let uri = "/v1/profiles/ada@example.org";
+    let now = chrono::Utc::now().timestamp();
+    let rsa = |c: serde_json::Value| sign(Algorithm::RS256, "keys/rsa-private.pem", None, c);
+    let base = || claims("ada@example.org", json!(true), 600);
+    let refused = |c: serde_json::Value, want: &'static str| {
+        let tok = rsa(c);
+        let t = &t;
+        async move {
+            let msg = t
+                .get(uri, Some(&tok))
+                .await
+                .assert_error(401, "invalid_token");
+            assert!(msg.contains(want), "want {want:?} in {msg:?}");
+            assert!(
+                !msg.contains("ErrorKind") && !msg.contains("InvalidClaimFormat"),
+                "{msg}"
+            );
+        }
+    };
+    // nbf and iat in the future (leeway is 0 here); a past nbf is fine.
+    let mut c = base();
+    c["nbf"] = json!(now + 120);
+    refused(c, "not valid yet").await;
+    let mut c = base();
+    c["iat"] = json!(now + 120);
+    refused(c, "not valid yet").await;
+    let mut c = base();
+    c["nbf"] = json!(now - 10);
+    assert_eq!(t.get(uri, Some(&rsa(c))).await.status, 200);
+    // Times must be integers.
+    for exp in [
+        json!((now + 600) as f64 + 0.5),
+        json!((now + 600).to_string()),
+    ] {
+        let mut c = base();
+        c["exp"] = exp;
+        refused(c, "integer").await;
+    }
+    let mut c = base();
+    c["iat"] = json!(now as f64 + 0.25);
+    refused(c, "integer").await;
+    // An audience list needs azp = us; a single audience, or a list with our azp, passes.
+    let mut c = base();
+    c["aud"] = json!([AUD, "other-service"]);
+    refused(c.clone(), "azp").await;
+    c["azp"] = json!("other-service");
+    refused(c.clone(), "azp").await;
+    c["azp"] = json!(AUD);
+    assert_eq!(t.get(uri, Some(&rsa(c))).await.status, 200);
+    let mut c = base();
+    c["azp"] = json!("someone-else");
+    refused(c, "azp").await;
+    // An unknown critical header extension.
+    let pem = fixture("keys/rsa-private.pem");
+    let mut header = Header::new(Algorithm::RS256);
+    header.crit = Some(vec!["exp-ext".into()]);
+    header.extras.insert("exp-ext".into(), "1".into());
+    let tok = encode(
+        &header,
+        &base(),
+        &EncodingKey::from_rsa_pem(&pem).expect("key"),
+    )
+    .expect("sign");
+    let msg = t
+        .get(uri, Some(&tok))
+        .await
+        .assert_error(401, "invalid_token");
+    assert!(msg.contains("crit"), "{msg}");
+    // An unknown kid among a JWKS file's keys (PEM keys have no kid and match any).
+    let tok = sign(
+        Algorithm::RS256,
+        "keys/rsa-private.pem",
+        Some("nope"),
+        base(),
+    );
+    let jwks = issuer_app(true).await;
+    let msg = jwks
+        .get(uri, Some(&tok))
+        .await
+        .assert_error(401, "invalid_token");
+    assert!(msg.contains("kid"), "{msg}");
+    // An email claim with invisible or bidi characters, or two @: 400 invalid_email.
+    for bad in [
+        "ada\u{200B}@example.org",
+        "ada@\u{202E}example.org",
+        "a@b@example.org",
+        "\u{212A}@example.org",
+    ] {
+        let tok = rsa(claims(bad, json!(true), 600));
+        t.get(uri, Some(&tok))
+            .await
+            .assert_error(400, "invalid_email");
+    }
 }

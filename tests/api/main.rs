@@ -6,6 +6,9 @@ mod support;
 
 mod auth;
 mod encryption;
+mod identity;
+mod oidc;
 mod ops;
 mod profiles;
+mod provider;
 mod server;

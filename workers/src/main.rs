@@ -156,6 +156,8 @@ async fn serve(
 ) -> anyhow::Result<()> {
     if let Some(addr) = listen {
         config.server.listen = addr;
+        // The dev-mode-on-network check depends on the address: run it again.
+        config = config.validate()?;
     }
     let migrations = if no_migrate {
         Migrations::Require

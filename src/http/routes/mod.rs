@@ -1,6 +1,7 @@
 //! One file per resource.
 
 pub mod avatar;
+pub mod dev;
 pub mod images;
 pub mod limits;
 pub mod ops;

@@ -8,7 +8,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::http::AppState;
+use crate::{auth::oidc::KeysHealth, http::AppState};
 
 /// `GET /__lbheartbeat__`: 200 while the process runs.
 #[utoipa::path(get, path = "/__lbheartbeat__", tag = "ops",
@@ -36,20 +36,32 @@ pub async fn heartbeat(State(state): State<AppState>) -> Response {
             "error: queue unreachable".to_owned()
         }
     };
-    let ok = database == "ok" && queue == "ok";
+    // Keys from discovery: cached keys that still serve are "degraded", not a failure.
+    let auth = state.verifier.remote_keys().map(|k| match k.health() {
+        KeysHealth::Ok => "ok".to_owned(),
+        KeysHealth::Degraded(why) => format!("degraded: using cached keys; last refresh: {why}"),
+        KeysHealth::Failing(why) => format!("error: no signing keys from the issuer: {why}"),
+    });
+    let auth_failing = auth.as_deref().is_some_and(|a| a.starts_with("error"));
+    let ok = database == "ok" && queue == "ok" && !auth_failing;
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = json!({
+    let mut body = json!({
         "status": if ok { "ok" } else { "error" },
         "checks": { "database": database, "queue": queue },
     });
+    if let Some(auth) = auth {
+        if ok && auth != "ok" {
+            body["status"] = json!("degraded");
+        }
+        body["checks"]["auth"] = json!(auth);
+    }
     if ok {
         (status, Json(body)).into_response()
     } else {
-        let mut body = body;
         body["code"] = json!("unavailable");
         body["message"] = json!("a dependency is failing: see checks");
         (status, Json(body)).into_response()
