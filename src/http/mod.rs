@@ -121,12 +121,13 @@ pub fn router(state: AppState) -> Router {
         .route("/__version__", get(routes::ops::version))
         .route("/metrics", get(routes::ops::metrics))
         // Issue 6: the profile page (its CSP applies to these routes only) and the API document.
-        .merge(page::routes())
+        .merge(page::routes(&state.config))
+        .route("/v1/auth/config", get(routes::signin::get_sign_in_config))
         .route("/v1/openapi.json", get(openapi::get_openapi));
     if state.dev_signer.is_some() {
         app = app.route(
             "/v1/dev/sign-in",
-            axum::routing::post(routes::dev::post_dev_sign_in),
+            axum::routing::post(routes::signin::post_dev_sign_in),
         );
     }
     app.fallback(not_found)

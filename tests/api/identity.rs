@@ -151,6 +151,21 @@ async fn dev_sign_in_exists_only_in_dev_mode_on_loopback() {
     post(&prod, json!({"email": "ada@example.org"}))
         .await
         .assert_error(404, "not_found");
+    // What the page reads to choose its sign-in, and the CSP that lets it reach the issuer.
+    let dev_cfg = t.get("/v1/auth/config", None).await.json();
+    assert_eq!(dev_cfg["mode"], "dev");
+    assert_eq!(dev_cfg["dev_sign_in"], true);
+    let cfg = prod.get("/v1/auth/config", None).await.json();
+    assert_eq!(cfg["mode"], "oidc");
+    assert_eq!(cfg["issuer"], "https://idp.example.test");
+    assert_eq!(cfg["client_id"], "moocard");
+    assert_eq!(cfg["dev_sign_in"], false);
+    let csp = prod.get("/", None).await;
+    let csp = csp.header("content-security-policy").unwrap_or_default();
+    assert!(
+        csp.ends_with("connect-src 'self' https://idp.example.test"),
+        "{csp}"
+    );
     // Dev mode explicitly allowed on the network: no one-click sign-in either.
     let open = TestApp::with_config(|c| {
         c.server.listen = "0.0.0.0:8080".parse().expect("addr");

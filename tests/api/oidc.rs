@@ -180,17 +180,8 @@ async fn discovery_rotation_garbage_and_outage() {
         }
     }
     assert_eq!(refused, 0, "requests refused during the outage");
-    let started = Instant::now();
-    t.get(uri, Some(&ed))
-        .await
-        .assert_error(401, "invalid_token");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
-    // Forged unknown kids during the outage are refused quickly too (signed beforehand:
-    // RSA signing in a debug build is the slow part).
+    // An unknown kid, and forged ones, are refused quickly (signed beforehand: RSA
+    // signing in a debug build is the slow part).
     let forged: Vec<String> = (0..20)
         .map(|i| {
             token(
@@ -200,9 +191,16 @@ async fn discovery_rotation_garbage_and_outage() {
                 &format!("x{i}"),
             )
         })
+        .chain([ed])
         .collect();
+    all_refused_quickly(&t, uri, &forged).await;
+}
+
+/// Every token gets 401 `invalid_token`, all within 3 s: an unreachable provider never
+/// makes a request hang.
+pub async fn all_refused_quickly(t: &TestApp, uri: &str, tokens: &[String]) {
     let started = Instant::now();
-    for tok in &forged {
+    for tok in tokens {
         t.get(uri, Some(tok))
             .await
             .assert_error(401, "invalid_token");

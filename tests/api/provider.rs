@@ -235,15 +235,7 @@ async fn code_flow_rotation_outage_and_forgeries_against_oidc_provider() {
     let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     h.kid = Some("rotated-while-down".into());
     let unknown = jsonwebtoken::encode(&h, &claims, &key).expect("sign");
-    let started = Instant::now();
-    t.get("/v1/profiles/eve@example.org", Some(&unknown))
-        .await
-        .assert_error(401, "invalid_token");
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    crate::oidc::all_refused_quickly(&t, "/v1/profiles/eve@example.org", &[unknown]).await;
     let hb = t.get("/__heartbeat__", None).await;
     assert_eq!(hb.status, 200);
     assert_eq!(hb.json()["status"], "degraded", "{}", hb.json());

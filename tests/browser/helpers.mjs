@@ -100,3 +100,39 @@ export async function installAvatarMock(context, fixture) {
     status: 200, contentType: 'image/jpeg', body: fixture,
   }));
 }
+
+/**
+ * Headless Chromium with a throw-away profile, and `step`/`check` that name the failing
+ * step. `problems` collects page errors and console errors (`allow` filters expected ones).
+ */
+export async function openBrowser({ chromium, workDir, baseURL, allow = () => false }) {
+  const fs = await import('node:fs/promises');
+  const path = await import('node:path');
+  const userDataDir = await fs.mkdtemp(path.join(workDir, 'chromium-profile-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1280, height: 900 },
+    baseURL,
+  });
+  context.setDefaultTimeout(15_000);
+  const page = context.pages()[0] || await context.newPage();
+  const problems = [];
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !allow(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  let stepName = '';
+  const step = async (name, fn) => {
+    stepName = name;
+    const t = Date.now();
+    await fn();
+    console.log(`ok   ${name} (${Date.now() - t} ms)`);
+  };
+  const check = (cond, message) => {
+    if (!cond) throw new Error(`${stepName}: ${message}`);
+  };
+  return { context, page, problems, step, check, userDataDir };
+}

@@ -96,5 +96,45 @@ BASE_URL="$base" TOKEN="$token" EMAIL="$email" MAX_UPLOAD_BYTES="$max_upload" \
 if [[ "$status" -ne 0 ]]; then
   log "server log (last 40 lines):"
   tail -n 40 "$tmp/server.log" >&2
+  exit "$status"
+fi
+
+# Issue 12: the page signing in through a real OpenID provider (code flow with PKCE).
+oidc="$root/tests/oidc"
+if [[ ! -d "$oidc/node_modules/oidc-provider" ]] \
+  || [[ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]]; then
+  log "installing oidc-provider (npm ci)"
+  (cd "$oidc" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+free_port() { node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+port2="$(free_port)"; idp_port="$(free_port)"
+base2="http://127.0.0.1:$port2"; issuer="http://127.0.0.1:$idp_port"
+log "starting the OpenID provider on $issuer"
+(cd "$oidc" && PORT="$idp_port" REDIRECT_URI="$base2/" exec node provider.mjs) >"$tmp/idp.log" 2>&1 &
+idp_pid=$!
+for _ in $(seq 1 150); do
+  node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' \
+    "$issuer/.well-known/openid-configuration" && break
+  sleep 0.2
+done
+mkdir -p "$tmp/data2"
+log "starting moocard serve with that issuer on $base2"
+MOOCARD_DATA_DIR="$tmp/data2" MOOCARD_SERVER__LISTEN="127.0.0.1:$port2" \
+  MOOCARD_LIMITS__MAX_UPLOAD_BYTES=10485760 MOOCARD_LIMITS__MAX_DIMENSION=16384 \
+  MOOCARD_AUTH__ISSUER="$issuer" MOOCARD_AUTH__AUDIENCE=moocard-page \
+  "$bin" serve >"$tmp/server2.log" 2>&1 &
+server2_pid=$!
+trap 'kill "$idp_pid" "$server2_pid" 2>/dev/null || true; cleanup' EXIT
+for _ in $(seq 1 150); do
+  node -e 'fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))' \
+    "$base2/__lbheartbeat__" && break
+  sleep 0.2
+done
+BASE_URL="$base2" ISSUER="$issuer" EMAIL="ada@example.org" WORK_DIR="$tmp" \
+  ARTIFACTS_DIR="$artifacts" CHROMIUM="$chromium" \
+  node "$here/oidc-signin.test.mjs" || status=$?
+if [[ "$status" -ne 0 ]]; then
+  log "server log (last 40 lines):"; tail -n 40 "$tmp/server2.log" >&2
+  log "provider log (last 20 lines):"; tail -n 20 "$tmp/idp.log" >&2
 fi
 exit "$status"

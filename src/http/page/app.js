@@ -93,7 +93,8 @@ function tokenEmail(token) {
   if (typeof claims.exp === 'number' && claims.exp * 1000 < Date.now()) {
     throw new Error('That token has expired. Get a new one and sign in again.');
   }
-  return claims.email.trim().toLowerCase();
+  // API.md §Identity: only ASCII A-Z are lowercased; every other character stays.
+  return claims.email.trim().replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
 async function signIn(token) {
@@ -121,7 +122,6 @@ function signOut() {
   $('who').hidden = true;
   $('app').hidden = true;
   $('signin').hidden = false;
-  $('token').value = '';
   say('Signed out.');
 }
 
@@ -375,14 +375,16 @@ async function deleteProfile() {
 const guard = (fn) => (...args) => Promise.resolve().then(() => fn(...args)).catch(handle);
 
 function wire() {
-  $('signin-form').addEventListener('submit', (e) => {
+  const refused = (err) => {
+    state.token = null;
+    showError(err.code === 'invalid_token' ? `That sign-in was not accepted: ${err.message}` : err);
+  };
+  $('signin-start').addEventListener('click', guard(() => window.moocardSignIn.start(state.auth)));
+  $('signin-dev').addEventListener('submit', (e) => {
     e.preventDefault();
-    const token = $('token').value.trim();
-    if (!token) return showError('Paste your ID token first.');
-    signIn(token).catch((err) => {
-      state.token = null;
-      showError(err.code === 'invalid_token' ? `That token was not accepted: ${err.message}` : err);
-    });
+    const email = $('dev-email').value.trim();
+    if (!email) return showError('Type the email to sign in as.');
+    window.moocardSignIn.devSignIn(email).then(signIn).catch(refused);
   });
   $('sign-out').addEventListener('click', signOut);
   $('name-form').addEventListener('submit', guard((e) => {
@@ -411,14 +413,25 @@ function wire() {
   $('delete-profile').addEventListener('click', guard(deleteProfile));
 }
 
-document.addEventListener('DOMContentLoaded', () => {
-  wire();
-  window.moocardCrop.init();
-  const saved = sessionStorage.getItem(TOKEN_KEY);
-  if (saved) {
-    signIn(saved).catch((err) => {
+// Shows the sign-in this server offers, finishes a return from the provider, or resumes.
+async function start() {
+  const auth = await window.moocardSignIn.config();
+  state.auth = auth;
+  $('signin-dev').hidden = !auth.dev_sign_in;
+  $('signin-oidc').hidden = auth.mode !== 'oidc';
+  if (auth.mode === 'oidc') $('issuer-name').textContent = new URL(auth.issuer).host;
+  const fresh = auth.mode === 'oidc' ? await window.moocardSignIn.finish(auth) : null;
+  const token = fresh || sessionStorage.getItem(TOKEN_KEY);
+  if (token) {
+    await signIn(token).catch((err) => {
       signOut();
       showError(`Please sign in again: ${err.message}`);
     });
   }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  wire();
+  window.moocardCrop.init();
+  start().catch(handle);
 });

@@ -14,28 +14,52 @@ use axum::{
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::AppState;
+use crate::config::Config;
 
 /// The policy sent with the page and its assets (not with API answers, which set their own).
 pub const CSP: &str = "default-src 'self'; img-src 'self' blob: data:; \
     base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/// The policy with the issuer's origin added to `connect-src`: the page reads its
+/// discovery document and redeems the code at its token endpoint (which must share the
+/// issuer's origin, as with Keycloak, Auth0 or oidc-provider).
+pub fn csp(config: &Config) -> String {
+    let issuer = &config.auth.issuer;
+    let origin = issuer
+        .find("://")
+        .map(|i| {
+            let rest = &issuer[i + 3..];
+            let host = rest.split('/').next().unwrap_or_default();
+            format!("{}{host}", &issuer[..i + 3])
+        })
+        .filter(|o| o.is_ascii() && !o.contains([';', ' ', '\'', ',']));
+    match origin {
+        Some(o) => format!("{CSP}; connect-src 'self' {o}"),
+        None => CSP.to_owned(),
+    }
+}
+
 const INDEX_HTML: &str = include_str!("index.html");
 const APP_JS: &str = include_str!("app.js");
 const CROP_JS: &str = include_str!("crop.js");
 const CHECK_JS: &str = include_str!("check.js");
+const SIGNIN_JS: &str = include_str!("signin.js");
 const APP_CSS: &str = include_str!("app.css");
 
-/// `/`, `/app.js`, `/check.js`, `/crop.js` and `/app.css`, with the page's security headers.
-pub fn routes() -> Router<AppState> {
+/// `/`, `/app.js`, `/check.js`, `/crop.js`, `/signin.js` and `/app.css`, with the page's
+/// security headers.
+pub fn routes(config: &Config) -> Router<AppState> {
+    let csp = HeaderValue::from_str(&csp(config)).unwrap_or(HeaderValue::from_static(CSP));
     Router::new()
         .route("/", get(index))
         .route("/app.js", get(app_js))
         .route("/crop.js", get(crop_js))
         .route("/check.js", get(check_js))
+        .route("/signin.js", get(signin_js))
         .route("/app.css", get(app_css))
         .layer(SetResponseHeaderLayer::overriding(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
+            csp,
         ))
         .layer(SetResponseHeaderLayer::overriding(
             header::REFERRER_POLICY,
@@ -77,6 +101,13 @@ async fn check_js() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         CHECK_JS,
+    )
+}
+
+async fn signin_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        SIGNIN_JS,
     )
 }
 

@@ -1,10 +1,10 @@
 //! One file per resource.
 
 pub mod avatar;
-pub mod dev;
 pub mod images;
 pub mod limits;
 pub mod ops;
 pub mod profiles;
 pub mod public;
+pub mod signin;
 pub mod uploads;

@@ -1,6 +1,8 @@
-//! `POST /v1/dev/sign-in`: the page's one-click sign-in in dev mode (API.md §Identity).
-//! The route exists only when the server runs in dev mode on a loopback address, so a
-//! deployment with an issuer, or one reachable from the network, never mints tokens.
+//! How the page signs in (issue 12): `GET /v1/auth/config` says whether this server uses
+//! an issuer (code flow with PKCE as a public client) or dev mode, and
+//! `POST /v1/dev/sign-in` is dev mode's one-click sign-in (API.md §Identity). That route
+//! exists only in dev mode on a loopback address, so a deployment with an issuer, or one
+//! reachable from the network, never mints tokens.
 
 use axum::{extract::State, Json};
 use serde::{Deserialize, Serialize};
@@ -29,6 +31,39 @@ pub struct SignedIn {
     id_token: String,
     /// Seconds until it expires.
     expires_in: i64,
+}
+
+/// What the page needs to sign in.
+#[derive(Serialize)]
+pub struct SignInConfig {
+    /// `"oidc"` or `"dev"`.
+    mode: &'static str,
+    /// The issuer (empty in dev mode).
+    issuer: String,
+    /// The page's client id at the issuer.
+    client_id: String,
+    /// Whether `POST /v1/dev/sign-in` exists.
+    dev_sign_in: bool,
+}
+
+/// `GET /v1/auth/config`: public, no secrets.
+pub async fn get_sign_in_config(State(state): State<AppState>) -> Json<SignInConfig> {
+    let auth = &state.config.auth;
+    let client_id = if auth.client_id.is_empty() {
+        auth.audience.clone()
+    } else {
+        auth.client_id.clone()
+    };
+    Json(SignInConfig {
+        mode: if state.config.dev_mode() {
+            "dev"
+        } else {
+            "oidc"
+        },
+        issuer: auth.issuer.clone(),
+        client_id,
+        dev_sign_in: state.dev_signer.is_some(),
+    })
 }
 
 /// `POST /v1/dev/sign-in` with `{"email": "..."}`.
