@@ -143,13 +143,24 @@ try {
     check(await page.locator('#cropper').isHidden(), 'cropper shown for a refused file');
   });
 
-  await step('too many pixels are refused after loading the picture', async () => {
+  await step('too many pixels: downscaled in the browser, not refused', async () => {
     const wide = await makeJpeg(context, 2100, 60);
     await page.setInputFiles('#file', { name: 'wide.jpg', mimeType: 'image/jpeg', buffer: wide });
-    const alert = page.getByRole('alert');
-    await alert.getByText('2100 × 60 pixels').waitFor();
-    check((await alert.textContent()).includes('2000 pixels on each side'), await alert.textContent());
-    check(await page.locator('#cropper').isHidden(), 'cropper shown for a refused picture');
+    await page.locator('#crop-readout').getByText('of 2000 × 57.').waitFor();
+    check(/downscaled/.test(await page.getByRole('status').textContent()), 'no downscale note');
+    check(await page.getByRole('alert').isHidden(), 'error shown for a downscaled picture');
+    await page.getByRole('button', { name: 'Cancel' }).click();
+  });
+
+  await step('a phone photo over the byte limit is downscaled, not refused', async () => {
+    const photo = path.join(FIXTURES, 'photo-hubble.jpg');
+    check((await fs.stat(photo)).size > MAX_UPLOAD, 'fixture is not over the limit');
+    await page.setInputFiles('#file', photo);
+    const status = page.getByRole('status');
+    await status.getByText('downscaled here').waitFor();
+    check(await page.locator('#cropper').isVisible(), 'cropper hidden');
+    check(await page.getByRole('alert').isHidden(), 'error shown for a downscaled photo');
+    await page.getByRole('button', { name: 'Cancel' }).click();
   });
 
   await step('EXIF orientation: the crop works on upright pixels', async () => {

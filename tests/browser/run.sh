@@ -120,7 +120,6 @@ done
 mkdir -p "$tmp/data2"
 log "starting moocard serve with that issuer on $base2"
 MOOCARD_DATA_DIR="$tmp/data2" MOOCARD_SERVER__LISTEN="127.0.0.1:$port2" \
-  MOOCARD_LIMITS__MAX_UPLOAD_BYTES=10485760 MOOCARD_LIMITS__MAX_DIMENSION=16384 \
   MOOCARD_AUTH__ISSUER="$issuer" MOOCARD_AUTH__AUDIENCE=moocard-page \
   "$bin" serve >"$tmp/server2.log" 2>&1 &
 server2_pid=$!

@@ -199,29 +199,56 @@ function loadImage(url) {
   });
 }
 
-async function pick(file) {
+async function pick(original) {
   clearError();
   resetPick();
-  if (!file) return;
+  if (!original) return;
   const check = window.moocardCheck;
   const limits = await loadLimits();
-  let type;
+  let file = original;
+  let kind;
+  let img;
+  let shrunk = null;
   try {
-    type = await check.file(file, limits);
+    kind = await check.kind(file, limits);
   } catch (err) {
     return showError(err);
   }
-  const url = URL.createObjectURL(file);
+  let { type } = kind;
+  const shrink = async () => {
+    try {
+      shrunk = await check.downscale(original, type, limits);
+    } catch {
+      // Not decodable, or not shrinkable: the usual refusal, with the limits in it.
+      const refusal = await check.file(original, limits).then(
+        () => new Error(check.damaged(original, type)), (e) => e);
+      refusal.fromShrink = true;
+      throw refusal;
+    }
+    ({ file, type } = shrunk);
+  };
+  try {
+    if (kind.tooBig) await shrink();
+  } catch (err) {
+    return showError(err);
+  }
+  let url = URL.createObjectURL(file);
   state.picked = { file, type, url };
-  let img;
   try {
     $('cropper').hidden = false;
     img = await loadImage(url);
-  } catch {
+    // The browser applies EXIF orientation, so these are the oriented pixels the crop refers to.
+    if (!shrunk && check.overPixels(img.naturalWidth, img.naturalHeight, limits)) {
+      await shrink();
+      URL.revokeObjectURL(url);
+      url = URL.createObjectURL(file);
+      state.picked = { file, type, url };
+      img = await loadImage(url);
+    }
+  } catch (err) {
     resetPick();
-    return showError(check.damaged(file, type));
+    return showError(err && err.fromShrink ? err : check.damaged(file, type));
   }
-  // The browser applies EXIF orientation, so these are the oriented pixels the crop refers to.
   const w = img.naturalWidth;
   const h = img.naturalHeight;
   try {
@@ -232,7 +259,8 @@ async function pick(file) {
   }
   Object.assign(state.picked, { w, h });
   window.moocardCrop.start(w, h);
-  say(`“${file.name}” is ready: ${w} × ${h} pixels. Choose the square to show, then upload it.`);
+  const note = shrunk ? ` It was larger than the limits, so it was downscaled here to ${check.fmtBytes(file.size)}.` : '';
+  say(`“${original.name}” is ready: ${w} × ${h} pixels.${note} Choose the square to show, then upload it.`);
   $('crop-box').focus();
 }
 

@@ -47,7 +47,43 @@ window.moocardCheck = (() => {
     }
   }
 
+  // Issue 12: a photo over the byte or pixel limit is shrunk here instead of refused. The
+  // bitmap is decoded with its EXIF orientation applied, so the new file is upright and
+  // carries no metadata; PNG stays PNG (transparency) while it fits, else JPEG.
+  async function downscale(f, type, limits) {
+    const bmp = await createImageBitmap(f, { imageOrientation: 'from-image' });
+    const long = Math.max(bmp.width, bmp.height);
+    // Avatars are at most 512 px; 2048 keeps room for cropping and costs little to send.
+    let scale = Math.min(1, limits.max_dimension / long, 2048 / long,
+      Math.sqrt((limits.max_megapixels * 1e6) / (bmp.width * bmp.height)));
+    for (let attempt = 0; attempt < 8; attempt++, scale *= 0.75) {
+      const side = (n) => Math.max(1, Math.min(limits.max_dimension, Math.round(n * scale)));
+      const w = side(bmp.width);
+      const h = side(bmp.height);
+      const c = new OffscreenCanvas(w, h);
+      c.getContext('2d').drawImage(bmp, 0, 0, w, h);
+      const png = type === 'image/png' && attempt === 0;
+      const blob = await c.convertToBlob(png ? { type: 'image/png' } : { type: 'image/jpeg', quality: 0.9 });
+      if (blob.size <= limits.max_upload_bytes) {
+        const name = f.name.replace(/\.[^.]*$/, '') + (png ? '.png' : '.jpg');
+        return { file: new File([blob], name, { type: blob.type }), type: blob.type, w, h };
+      }
+    }
+    throw new Error('could not make it small enough');
+  }
+
   const damaged = (f, type) => `“${f.name}” could not be read as a ${FORMATS[type]} picture. It may be damaged.`;
 
-  return { file, pixels, damaged, fmtBytes };
+  // Like `file`, but a supported picture that is only too large in bytes passes (it will
+  // be downscaled); returns its type and whether it is over the byte limit.
+  async function kind(f, limits) {
+    const type = await sniff(f);
+    if (!type) await file(f, limits);
+    return { type, tooBig: f.size > limits.max_upload_bytes };
+  }
+
+  const overPixels = (w, h, limits) => w > limits.max_dimension || h > limits.max_dimension
+    || (w * h) / 1e6 > limits.max_megapixels;
+
+  return { file, kind, pixels, overPixels, downscale, damaged, fmtBytes };
 })();
