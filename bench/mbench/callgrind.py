@@ -71,22 +71,32 @@ def _wait_up(port, path, proc, secs=120):
     raise RuntimeError("server did not come up")
 
 
-def requests_ir(argv, port, paths, n=2000, warm=200, stop=signal.SIGINT):
+def _control(pid, *args):
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
+def requests_ir(argv, port, paths, n=2000, warm=200, stop=signal.SIGINT, env=None):
     """Instructions per request for each `(name, path, conditional)` in `paths`.
 
     The server (`argv`, already told to listen on `port`) runs under callgrind with
-    instrumentation off through start-up; for each path a single keep-alive client sends
-    `warm` requests, then `n` counted ones (with If-None-Match set to the ETag when
-    `conditional`). One connection and a fixed request count keep the count repeatable.
-    Returns {name: (instructions per request, status)}.
+    instrumentation off through start-up. For each path a single keep-alive client sends
+    `warm` requests, the counters are zeroed, `n` counted requests follow (with If-None-Match
+    set to the ETag when `conditional`) and the counters are dumped. One connection and a
+    fixed request count keep the count repeatable. Returns {name: (per request, status)}.
     """
     out = {}
-    for name, path, conditional in paths:
-        with tempfile.TemporaryDirectory(prefix="mbench-req.") as d:
-            cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={d}/cg.%p", *argv]
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"))
+    with tempfile.TemporaryDirectory(prefix="mbench-req.") as d:
+        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={d}/cg.%p", *argv]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(f"{d}/log", "w"),
+                                env={**os.environ, **(env or {})})
+        try:
             try:
-                _wait_up(port, path, proc)
+                _wait_up(port, paths[0][1], proc)
+            except RuntimeError as e:
+                raise RuntimeError(f"{e}: {open(f'{d}/log').read()[-2000:]}") from None
+            _control(proc.pid, "-i", "on")
+            for i, (name, path, conditional) in enumerate(paths, 1):
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
                 headers = {}
                 if conditional:
@@ -94,25 +104,25 @@ def requests_ir(argv, port, paths, n=2000, warm=200, stop=signal.SIGINT):
                     headers = {"If-None-Match": etag} if etag else {}
                 for _ in range(warm):
                     status = _get(conn, path, headers).status
-                subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                _control(proc.pid, "-z")
                 for _ in range(n):
                     _get(conn, path, headers)
-                subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                _control(proc.pid, "-d")  # writes cg.<pid>.<i>: the counts since the zeroing
                 conn.close()
-            finally:
-                proc.send_signal(stop)
+                out[name] = (total_ir(f"{d}/cg.{proc.pid}.{i}") / n, status)
+        finally:
+            proc.send_signal(stop)
+            try:
+                # nginx under valgrind sees the signal only when a connection wakes it.
+                time.sleep(0.5)
                 try:
-                    # nginx under valgrind sees the signal only when a connection wakes it.
-                    time.sleep(0.5)
-                    try:
-                        http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/")
-                    except OSError:
-                        pass
-                    proc.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            out[name] = (total_ir(f"{d}/cg.*") / n, status)
+                    http.client.HTTPConnection("127.0.0.1", port, timeout=2).request("GET", "/")
+                except OSError:
+                    pass
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
     return out
 
 

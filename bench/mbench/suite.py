@@ -111,7 +111,7 @@ def main(argv=None):
         pipeline(run, work, bins["moocard"], a.quick)
     if "serve" in suites:
         print("== serve: /avatar req/s vs nginx (serve-baseline.sh)", flush=True)
-        serving.baseline_script(run, shared, bins["serve_bench"], avatar, work, 3 if a.quick else 10,
+        serving.baseline_script(run, shared, bins["serve_bench"], avatar, work, 3 if a.quick else 5,
                                 1 if a.quick else 3)
     if "scale" in suites:
         print("== scale: req/s and p99 at 1-256 clients, nginx alongside", flush=True)
