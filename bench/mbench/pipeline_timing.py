@@ -1,0 +1,84 @@
+"""Pipeline wall time per image, moocard against in-process pyvips, rounds interleaved.
+
+Runs under the benchmark venv's python (it has pyvips); imports the anchor from the shared
+bench's `lib/thumb_inproc.py` so both do exactly what BASELINE.md describes. Each round runs
+`moocard thumbnail IN OUT` as a process (start-up included, about 1 ms) and then pyvips in
+this process, so load from other tenants hits both alike. Prints one JSON object:
+{image: {"moocard": [ms...], "moocard_cpu": [ms...], "moocard_rss_kb": [..], "pyvips": [ms...]}}.
+
+    python -m mbench.pipeline_timing --bin BIN --lib SHARED/lib --runs 3 IMAGE...
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def run_moocard(binary, image, outdir):
+    t0 = time.perf_counter()
+    p = subprocess.Popen([binary, "thumbnail", image, outdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = (time.perf_counter() - t0) * 1000
+    if status != 0:
+        raise RuntimeError(f"moocard thumbnail {image} failed ({status})")
+    return wall, (ru.ru_utime + ru.ru_stime) * 1000, ru.ru_maxrss
+
+
+def pyvips_rss(lib, image):
+    """Peak RSS of one pyvips run in a fresh interpreter (interpreter and libvips included)."""
+    with tempfile.TemporaryDirectory() as d:
+        p = subprocess.Popen([sys.executable, f"{lib}/thumb_inproc.py", "once", "pyvips", image, d],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, ru = os.wait4(p.pid, 0)
+        return ru.ru_maxrss if status == 0 else None
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--lib", required=True)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--no-anchor", action="store_true")
+    ap.add_argument("images", nargs="+")
+    a = ap.parse_args()
+    anchor = None
+    if not a.no_anchor:
+        sys.path.insert(0, a.lib)
+        try:
+            import thumb_inproc
+
+            thumb_inproc.tool_setup("pyvips")
+            anchor = thumb_inproc.TOOLS["pyvips"]
+        except ImportError as e:
+            print(f"pyvips anchor unavailable: {e}", file=sys.stderr)
+    out = {}
+    with tempfile.TemporaryDirectory(prefix="mbench-thumb.") as d:
+        for img in a.images:
+            name = os.path.splitext(os.path.basename(img))[0]
+            r = out[name] = {"moocard": [], "moocard_cpu": [], "moocard_rss_kb": [], "pyvips": []}
+            run_moocard(a.bin, img, f"{d}/{name}")  # warm-up: page cache, first-touch
+            if anchor:
+                anchor(img)
+            for _ in range(a.runs):
+                wall, cpu, rss = run_moocard(a.bin, img, f"{d}/{name}")
+                r["moocard"].append(round(wall, 2))
+                r["moocard_cpu"].append(round(cpu, 2))
+                r["moocard_rss_kb"].append(rss)
+                if anchor:
+                    t0 = time.perf_counter()
+                    anchor(img)
+                    r["pyvips"].append(round((time.perf_counter() - t0) * 1000, 2))
+            if anchor:
+                r["pyvips_rss_kb"] = pyvips_rss(a.lib, img)
+            print(f"  {name}: moocard {sorted(r['moocard'])[len(r['moocard']) // 2]:.0f} ms"
+                  + (f", pyvips {sorted(r['pyvips'])[len(r['pyvips']) // 2]:.0f} ms" if anchor else ""),
+                  file=sys.stderr, flush=True)
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

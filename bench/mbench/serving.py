@@ -1,0 +1,100 @@
+"""Timed serving figures: `/avatar` req/s and p99 against nginx (the shared
+serve-baseline.sh, both scenarios) and under 1-256 concurrent clients (wrk, nginx at each
+level in the same run), plus the server's peak RSS."""
+
+import csv
+import os
+import re
+import signal
+import subprocess
+import time
+
+from .callgrind import free_port, nginx_argv
+from .callgrind import _wait_up as wait_up
+
+
+def baseline_script(run, shared, bench_bin, avatar_path, work, duration, reps):
+    """serve-baseline.sh with serve_bench as the extra server; one record per
+    scenario/response/figure with the nginx samples of the same run as the anchor."""
+    out = f"{work}/serve"
+    env = dict(os.environ, OUT=out, DURATION=str(duration), REPS=str(reps),
+               EXTRA_NAME="moocard", EXTRA_PATH=avatar_path,
+               EXTRA_CMD=f"{bench_bin} --listen 127.0.0.1:{{port}} --root {{root}}")
+    subprocess.run([f"{shared}/serve-baseline.sh"], env=env, check=True, stdout=subprocess.DEVNULL)
+    rows = list(csv.DictReader(open(f"{out}/wrk.tsv"), delimiter="\t"))
+
+    def col(server, scen, kind, key):
+        return [float(r[key]) for r in rows
+                if (r["server"], r["scenario"], r["kind"]) == (server, scen, kind) and r[key] != "NA"]
+
+    for scen in ("pinned", "shared"):
+        for kind in ("200", "304"):
+            m, n = col("moocard", scen, kind, "rps"), col("nginx", scen, kind, "rps")
+            run.record("serve", f"serve.{scen}.{kind}.rps", "req/s", "higher", m, anchors={"nginx": n})
+            run.record("serve", f"serve.{scen}.{kind}.p99_ms", "ms", "lower",
+                       col("moocard", scen, kind, "p99_ms"), anchors={"nginx": col("nginx", scen, kind, "p99_ms")})
+            # Each rep's ratio pairs two wrk runs taken seconds apart: the figure to compare
+            # across commits and machines.
+            run.record("serve", f"serve.{scen}.{kind}.vs_nginx", "x", "higher",
+                       [round(a / b, 4) for a, b in zip(m, n) if b], anchors={"parity": [1.0]})
+
+
+def _wrk(url, conns, duration):
+    t = subprocess.run(["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{duration}s", "--latency", url],
+                       capture_output=True, text=True, timeout=duration + 30).stdout
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
+    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)", t, re.M)
+    if not rps or not p99:
+        return None, None
+    v = float(p99.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99.group(2)]
+    return float(rps.group(1)), v
+
+
+def _start(argv, port, path):
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    wait_up(port, path, p)
+    return p
+
+
+def _stop(p, sig):
+    p.send_signal(sig)
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
+def scalability(run, bench_bin, root, avatar_path, work, duration, reps, levels=(1, 4, 16, 64, 256)):
+    """Hot 200 req/s and p99 at each client count; the two servers alternate per level and
+    rep so noise hits both alike. Records moocard's peak RSS (VmHWM) after all levels."""
+    got = {s: {c: {"rps": [], "p99": []} for c in levels} for s in ("moocard", "nginx")}
+    hwm = []
+    for _ in range(reps):
+        mp, np_ = free_port(), free_port()
+        moo = _start([bench_bin, "--listen", f"127.0.0.1:{mp}", "--root", root], mp, avatar_path)
+        ng_argv = nginx_argv(f"{work}/scale-nginx", root, np_)
+        ng_argv[-1] = "daemon off; master_process on;"
+        ng_conf = open(f"{work}/scale-nginx/nginx.conf").read().replace("worker_processes 1;", "worker_processes auto;")
+        open(f"{work}/scale-nginx/nginx.conf", "w").write(ng_conf)
+        ng = _start(ng_argv, np_, "/a/avatar.jpg")
+        try:
+            for c in levels:
+                for name, url in (("nginx", f"http://127.0.0.1:{np_}/a/avatar.jpg"),
+                                  ("moocard", f"http://127.0.0.1:{mp}{avatar_path}")):
+                    rps, p99 = _wrk(url, c, duration)
+                    got[name][c]["rps"].append(rps)
+                    got[name][c]["p99"].append(p99)
+            for line in open(f"/proc/{moo.pid}/status"):
+                if line.startswith("VmHWM:"):
+                    hwm.append(int(line.split()[1]) / 1024)
+        finally:
+            _stop(moo, signal.SIGINT)
+            _stop(ng, signal.SIGQUIT)
+        time.sleep(0.5)
+    for c in levels:
+        m, n = got["moocard"][c], got["nginx"][c]
+        run.record("scale", f"scale.c{c}.rps", "req/s", "higher", m["rps"], anchors={"nginx": n["rps"]})
+        run.record("scale", f"scale.c{c}.p99_ms", "ms", "lower", m["p99"], anchors={"nginx": n["p99"]})
+    run.record("scale", "scale.server_peak_rss_mb", "MB", "lower", [round(x, 1) for x in hwm],
+               note=f"VmHWM of serve_bench after {len(levels)} levels x {duration} s of wrk")

@@ -1,0 +1,132 @@
+"""`bench/run`: the standard suite on the current commit, one history record per figure.
+
+    bench/run                      everything, full corpus (about 20 min on 2 cores)
+    bench/run --quick              a subset (6 images, short wrk runs, 1 rep); recorded as mode "quick"
+    bench/run --suites ir,serve    only some suites: ir pipeline serve scale queue
+    bench/run --repo DIR           measure another checkout (e.g. a worktree of an older commit);
+                                   the history and page stay in this one
+
+Binaries are the release build a user runs (`cargo build --release`).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import deterministic, page, queue, serving
+from .history import BENCH, REPO, Run
+
+SUITES = ["ir", "pipeline", "serve", "scale", "queue"]
+QUICK_IMAGES = ["p01_kleiber_20mp.jpg", "d04_sunset_24mp_upscaled.jpg", "p05_sunset_12mp_prog.jpg",
+                "p13_fallenleaf_4mp_exif_canon.jpg", "d01_bridge_orient6.jpg", "d05_friends_alpha_4mp.png"]
+
+
+def binaries(repo):
+    rel = Path(repo) / "target" / "release"
+    return {"moocard": str(rel / "moocard"), "serve_bench": str(rel / "examples" / "serve_bench"),
+            "e2e": str(rel / "examples" / "e2e_latency"), "queue": str(rel / "examples" / "queue_bench")}
+
+
+def build(repo):
+    subprocess.run(["cargo", "build", "--release", "-p", "moocard-worker", "-p", "moocard", "--bin", "moocard",
+                    "--example", "serve_bench", "--example", "e2e_latency", "--example", "queue_bench"],
+                   cwd=repo, check=True)
+
+
+def setup():
+    out = subprocess.run([str(BENCH / "setup.sh")], check=True, stdout=subprocess.PIPE, text=True).stdout
+    return Path(out.strip().splitlines()[-1])
+
+
+def pipeline(run, work, moocard, quick):
+    corpus = work / "corpus"
+    names = QUICK_IMAGES if quick else sorted(p.name for p in corpus.iterdir()
+                                               if p.suffix in (".jpg", ".png", ".webp", ".gif"))
+    runs = 3
+    res = json.loads(subprocess.run(
+        [str(work / ".venv/bin/python"), "-m", "mbench.pipeline_timing", "--bin", moocard, "--lib", str(work / "lib"),
+         "--runs", str(runs), *[str(corpus / n) for n in names]],
+        cwd=BENCH, check=True, stdout=subprocess.PIPE, text=True).stdout)
+    note = f"{len(res)} images of the shared corpus, {runs} interleaved rounds"
+    # Round r's corpus total: the sum over images of their r-th run, for moocard and pyvips.
+    tot = [round(sum(r["moocard"][i] for r in res.values()), 1) for i in range(runs)]
+    ptot = [round(sum(r["pyvips"][i] for r in res.values()), 1) for i in range(runs)] if all(
+        r["pyvips"] for r in res.values()) else []
+    run.record("pipeline", "pipeline.corpus_ms", "ms", "lower", tot, anchors={"pyvips": ptot}, note=note)
+    if ptot:
+        # Geometric mean over images of moocard / pyvips in the same round.
+        import math
+        geo = [round(math.exp(sum(math.log(r["moocard"][i] / r["pyvips"][i]) for r in res.values()) / len(res)), 4)
+               for i in range(runs)]
+        run.record("pipeline", "pipeline.vs_pyvips", "x", "lower", geo, anchors={"parity": [1.0]}, note=note)
+    cpu = [round(sum(r["moocard_cpu"][i] for r in res.values()), 1) for i in range(runs)]
+    run.record("pipeline", "pipeline.corpus_cpu_ms", "ms", "lower", cpu, note=note)
+    rss = [max(r["moocard_rss_kb"]) / 1024 for r in res.values()]
+    prss = [r["pyvips_rss_kb"] / 1024 for r in res.values() if r.get("pyvips_rss_kb")]
+    run.record("pipeline", "pipeline.peak_rss_mb_max", "MB", "lower", [round(max(rss), 1)],
+               anchors={"pyvips": [round(max(prss), 1)] if prss else []}, note=note + "; max over images")
+    for name, r in sorted(res.items()):
+        run.record("pipeline", f"pipeline.ms.{name}", "ms", "lower", r["moocard"], anchors={"pyvips": r["pyvips"]})
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--suites", default=",".join(SUITES))
+    ap.add_argument("--repo", default=str(REPO))
+    ap.add_argument("--no-build", action="store_true", help="use the release binaries already built")
+    a = ap.parse_args(argv)
+    suites = a.suites.split(",")
+    bad = set(suites) - set(SUITES)
+    if bad:
+        ap.error(f"unknown suites {bad}")
+    work = setup()
+    if not a.no_build:
+        build(a.repo)
+    bins = binaries(a.repo)
+    run = Run("quick" if a.quick else "full", "release", repo=a.repo)
+    print(f"bench/run: {run.facts['short']}{' (dirty)' if run.facts['dirty'] else ''} {run.mode}, "
+          f"load {open('/proc/loadavg').read().split()[:3]}", flush=True)
+    t0 = time.time()
+    shared = work  # the writable copy of the shared bench (scripts, corpus, venv)
+    avatar = "/avatar/" + subprocess.run([bins["serve_bench"], "--print-path"], capture_output=True, text=True,
+                                         check=True).stdout.strip()
+    if "ir" in suites:
+        print("== ir: instructions per image and per request (callgrind)", flush=True)
+        imgs = [work / "corpus" / n for n in deterministic.HISTORY_IMAGES] + \
+               [deterministic.FIXTURES / n for n in deterministic.GATE_IMAGES]
+
+        def emit(name, value, anchors=None, note=None):
+            run.record("ir", name, "instructions", "lower", [value], kind="ir", anchors=anchors, note=note)
+
+        deterministic.images(bins["moocard"], imgs if not a.quick else imgs[-4:], emit)
+        deterministic.requests(bins["serve_bench"], emit, n=500 if a.quick else 2000)
+    if "pipeline" in suites:
+        print("== pipeline: ms per image vs in-process pyvips", flush=True)
+        pipeline(run, work, bins["moocard"], a.quick)
+    if "serve" in suites:
+        print("== serve: /avatar req/s vs nginx (serve-baseline.sh)", flush=True)
+        serving.baseline_script(run, shared, bins["serve_bench"], avatar, work, 3 if a.quick else 5,
+                                1 if a.quick else 3)
+    if "scale" in suites:
+        print("== scale: req/s and p99 at 1-256 clients, nginx alongside", flush=True)
+        root = work / "scale-root"
+        (root / "a").mkdir(parents=True, exist_ok=True)
+        avatar_file = work / ".cache" / "avatar-20k.jpg"
+        src = avatar_file if avatar_file.exists() else deterministic.SERVED
+        (root / "a" / "avatar.jpg").write_bytes(src.read_bytes())
+        serving.scalability(run, bins["serve_bench"], str(root), avatar, str(work), 2 if a.quick else 5,
+                            1 if a.quick else 3)
+    if "queue" in suites:
+        print("== queue: upload->ready latency, burst throughput (1 and 2 workers), queue overhead", flush=True)
+        img = str(deterministic.FIXTURES / "photo-hubble.jpg")
+        queue.e2e(run, bins["e2e"], img, 1 if a.quick else 3, 10 if a.quick else 20)
+        queue.noop(run, bins["queue"], 1 if a.quick else 3, 200 if a.quick else 500)
+    print(f"bench/run: {run.count} figures appended to bench/history/ in {time.time() - t0:.0f} s", flush=True)
+    page.write()
+    return 0
