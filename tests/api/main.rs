@@ -9,3 +9,4 @@ mod encryption;
 mod ops;
 mod profiles;
 mod server;
+mod uploads;
