@@ -194,6 +194,10 @@ pub struct PipelineSettings {
     pub trellis: bool,
     /// oxipng preset 0..=6.
     pub png_preset: u8,
+    /// Bytes the concurrent jobs of one worker process may reserve together.
+    pub memory_budget_bytes: u64,
+    /// Upper bound on an image's metadata chunks (inflated PNG `iCCP` included).
+    pub max_metadata_bytes: u64,
 }
 
 impl Default for PipelineSettings {
@@ -202,6 +206,8 @@ impl Default for PipelineSettings {
             jpeg_quality: 80,
             trellis: true,
             png_preset: 2,
+            memory_budget_bytes: 256 << 20,
+            max_metadata_bytes: 4 << 20,
         }
     }
 }
@@ -254,6 +260,12 @@ pub struct QueueSettings {
     pub poll_interval_ms: u64,
     /// Seconds before replaced images and abandoned uploads are deleted.
     pub cleanup_after_secs: u64,
+    /// Seconds finished (done or killed) job rows are kept.
+    pub retain_finished_jobs_secs: u64,
+    /// Seconds a silent worker's row is kept (once no job refers to it).
+    pub retain_dead_workers_secs: u64,
+    /// Rows deleted per retention statement.
+    pub retention_batch: u32,
 }
 
 impl Default for QueueSettings {
@@ -268,6 +280,9 @@ impl Default for QueueSettings {
             orphan_after_secs: 30,
             poll_interval_ms: 50,
             cleanup_after_secs: 600,
+            retain_finished_jobs_secs: 86_400,
+            retain_dead_workers_secs: 86_400,
+            retention_batch: 500,
         }
     }
 }

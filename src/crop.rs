@@ -1,8 +1,8 @@
 //! The square-crop rectangle a user may send with an upload (`?crop=x,y,w,h`, API.md).
 //!
-//! Coordinates are in source pixels *after* EXIF orientation. The API only checks the
-//! syntax; the worker checks it against the oriented image and fails the job with
-//! `invalid_crop` when it does not fit.
+//! Coordinates are in source pixels *after* EXIF orientation. The API checks the syntax,
+//! then [`Crop::check`]s it against the probed oriented size (422 `invalid_crop`); the worker
+//! checks it again against what it decodes.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,19 @@ impl std::str::FromStr for Crop {
 }
 
 impl Crop {
+    /// Checks the rectangle against an image of `width` x `height` oriented pixels; the
+    /// message names the oriented size so the client can fix its coordinates.
+    pub fn check(&self, width: u32, height: u32) -> Result<(), String> {
+        if self.w == 0 || self.h == 0 || !self.fits(width, height) {
+            return Err(format!(
+                "crop {},{},{},{} (x,y,w,h) does not fit the image, which is {width}x{height} \
+                 pixels after EXIF orientation",
+                self.x, self.y, self.w, self.h
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether the rectangle lies inside an image of `width` x `height`.
     pub fn fits(&self, width: u32, height: u32) -> bool {
         u64::from(self.x) + u64::from(self.w) <= u64::from(width)

@@ -14,6 +14,7 @@ pub mod db;
 pub mod defaults;
 pub mod domain;
 pub mod error_code;
+pub mod exif;
 pub mod http;
 pub mod jobs;
 pub mod keys;

@@ -1,20 +1,89 @@
-//! Background cleanup: replaced or deleted variants and abandoned originals.
+//! Background cleanup: replaced or deleted variants, abandoned originals, and the queue's
+//! finished jobs and dead workers.
 //!
 //! Replaced images stay for `queue.cleanup_after_secs` so that pages rendered just before
 //! a switch can still load them; staged originals are normally deleted by their job, so
-//! only abandoned ones (their job killed or lost) reach this.
+//! only abandoned ones (their job killed or lost) reach this, after the same delay.
 
 use std::time::Duration;
 
 use crate::{
+    config::QueueSettings,
     domain::ids::OwnerKey,
+    jobs::JobQueue,
     profiles::{now_ms, Profiles},
     uploads::Uploads,
     ErrorCode,
 };
 
-/// Staged uploads older than this are abandoned whatever the configuration says.
-const ABANDONED_UPLOAD_MS: i64 = 24 * 3600 * 1000;
+/// How long killed jobs are looked at by [`reconcile_killed`]; finished jobs are kept at
+/// least this long so none is purged before it was reconciled.
+const RECONCILE_WINDOW: Duration = Duration::from_secs(3600);
+
+/// Retention of the queue's own rows (`queue.retain_*`, `queue.retention_batch`).
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Finished (done or killed) jobs older than this are deleted.
+    pub finished_jobs: Duration,
+    /// Workers silent for this long, that no job refers to, are deleted.
+    pub dead_workers: Duration,
+    /// Rows per statement.
+    pub batch: u32,
+}
+
+impl From<&QueueSettings> for Retention {
+    fn from(q: &QueueSettings) -> Self {
+        Self {
+            finished_jobs: Duration::from_secs(q.retain_finished_jobs_secs),
+            dead_workers: Duration::from_secs(q.retain_dead_workers_secs),
+            batch: q.retention_batch.max(1),
+        }
+    }
+}
+
+/// Deletes finished jobs, then dead workers, in batches until a batch comes back short;
+/// returns (jobs, workers) deleted.
+pub async fn retention_once(queue: &JobQueue, r: Retention) -> (u64, u64) {
+    let finished = r.finished_jobs.max(RECONCILE_WINDOW);
+    let jobs = in_batches("job", r.batch, || queue.purge_finished(finished, r.batch)).await;
+    let workers = in_batches("worker", r.batch, || {
+        queue.purge_dead_workers(r.dead_workers, r.batch)
+    })
+    .await;
+    if jobs + workers > 0 {
+        tracing::info!(
+            jobs,
+            workers,
+            "retention removed finished jobs and dead workers"
+        );
+    }
+    (jobs, workers)
+}
+
+/// Repeats `step` until it deletes fewer than `batch` rows or fails; returns the total.
+async fn in_batches<F, Fut>(kind: &'static str, batch: u32, mut step: F) -> u64
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, crate::jobs::QueueError>>,
+{
+    let mut total = 0;
+    loop {
+        match step().await {
+            Ok(n) => {
+                total += n;
+                if n < u64::from(batch) {
+                    break;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, kind, "retention failed");
+                break;
+            }
+        }
+    }
+    metrics::counter!("moocard_cleanup_deleted_total", "kind" => kind).increment(total);
+    total
+}
 
 /// One cleanup pass; returns (images, uploads) deleted.
 pub async fn cleanup_once(profiles: &Profiles, keep_for: Duration) -> (u64, u64) {
@@ -30,7 +99,7 @@ pub async fn cleanup_once(profiles: &Profiles, keep_for: Duration) -> (u64, u64)
         });
     let uploads = profiles
         .store()
-        .purge_stale_uploads(now.saturating_sub(ABANDONED_UPLOAD_MS.max(keep_ms)))
+        .purge_stale_uploads(now.saturating_sub(keep_ms))
         .await
         .unwrap_or_else(|e| {
             tracing::warn!(error = %e, "upload cleanup failed");
@@ -76,22 +145,21 @@ pub async fn reconcile_killed(uploads: &Uploads, within: Duration) -> usize {
     marked
 }
 
-/// Runs [`cleanup_once`] and [`reconcile_killed`] every `every` until the process ends.
+/// Runs [`cleanup_once`], [`reconcile_killed`] and [`retention_once`] every `every` until
+/// the process ends.
 pub async fn cleanup_loop(
     uploads: Uploads,
     profiles: Profiles,
     keep_for: Duration,
     every: Duration,
+    retention: Retention,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         cleanup_once(&profiles, keep_for).await;
-        reconcile_killed(
-            &uploads,
-            every.saturating_mul(4).max(Duration::from_secs(3600)),
-        )
-        .await;
+        reconcile_killed(&uploads, every.saturating_mul(4).max(RECONCILE_WINDOW)).await;
+        retention_once(uploads.queue(), retention).await;
     }
 }

@@ -5,10 +5,12 @@
 //! - format detection by magic bytes, never by the declared content type;
 //! - reading width and height from the container header (JPEG SOF, PNG IHDR, GIF logical screen,
 //!   WebP VP8/VP8L/VP8X);
-//! - enforcing the byte, per-side and megapixel limits, with messages that state the limit.
+//! - enforcing the byte, per-side and megapixel limits, with messages that state the limit;
+//! - the EXIF orientation (`crate::exif`), so a crop can be checked against the oriented size.
 //!
 //! Dimensions here are the *stored* ones: EXIF orientation only swaps them, so the limits
-//! (per side and area) hold either way.
+//! (per side and area) hold either way. A header problem that is not about size is
+//! `undecodable_image`, never `image_too_large` (API.md §Errors).
 
 use crate::limits::ImageLimits;
 use crate::ErrorCode;
@@ -62,6 +64,19 @@ pub struct Probe {
     pub width: u32,
     /// Stored height in pixels (before EXIF orientation).
     pub height: u32,
+    /// The EXIF orientation tag, 1..=8 (1 when absent or malformed).
+    pub orientation: u8,
+}
+
+impl Probe {
+    /// (width, height) as displayed, after EXIF orientation (5..=8 swap the sides).
+    pub fn oriented_size(&self) -> (u32, u32) {
+        if self.orientation >= 5 {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
 }
 
 /// Why an upload was refused before decoding. Every message states the configured limit.
@@ -164,6 +179,7 @@ pub fn probe(bytes: &[u8], limits: &ImageLimits) -> Result<Probe, ProbeError> {
         kind,
         width,
         height,
+        orientation: crate::exif::orientation_of(kind, bytes),
     })
 }
 

@@ -36,6 +36,9 @@ pub enum UploadError {
     /// The cheap checks failed (size, type, dimensions).
     #[error(transparent)]
     Probe(#[from] ProbeError),
+    /// The crop does not fit the oriented image (`invalid_crop`); the message names its size.
+    #[error("{0}")]
+    Crop(String),
     /// Too many jobs are waiting.
     #[error("the processing queue is full ({depth} jobs waiting, limit {limit}); try again later")]
     QueueFull {
@@ -107,7 +110,11 @@ impl Uploads {
                 limit: q.uploads_per_window,
                 window: q.window_secs,
             })?;
-        probe(bytes, &self.config.limits)?;
+        let probed = probe(bytes, &self.config.limits)?;
+        if let Some(c) = &crop {
+            let (w, h) = probed.oriented_size();
+            c.check(w, h).map_err(UploadError::Crop)?;
+        }
         let depth = self.queue.depth().await.map_err(|e| {
             tracing::warn!(error = %e, "queue depth check failed");
             UploadError::QueueUnavailable

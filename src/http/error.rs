@@ -37,6 +37,10 @@ pub enum ApiError {
     /// 422.
     #[error("{0}")]
     ImageTooLarge(String),
+    /// 422 for an upload refused with another image code (`undecodable_image`,
+    /// `invalid_crop`).
+    #[error("{1}")]
+    Unprocessable(ErrorCode, String),
     /// 429 with seconds to wait and a message stating the limit.
     #[error("{1}")]
     RateLimited(u64, String),
@@ -81,6 +85,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             Self::ImageTooLarge(_) => ErrorCode::ImageTooLarge,
+            Self::Unprocessable(code, _) => *code,
             Self::RateLimited(..) => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal(_) | Self::Integrity(_) => ErrorCode::Internal,
@@ -100,7 +105,7 @@ impl ApiError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::ImageTooLarge(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ImageTooLarge(_) | Self::Unprocessable(..) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) | Self::Integrity(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -86,15 +86,14 @@ impl AppState {
 
     /// Refreshes gauges (queue depth) before `/metrics` renders.
     pub async fn refresh_gauges(&self) {
-        if let Ok(c) = self.uploads.queue().counts().await {
+        // Finished jobs are not counted per scrape (issue 14): the runner counts them.
+        if let Ok(c) = self.uploads.queue().live_counts().await {
             metrics::gauge!("moocard_queue_depth").set((c.pending + c.queued + c.running) as f64);
             let states = [
                 ("pending", c.pending),
                 ("queued", c.queued),
                 ("running", c.running),
-                ("done", c.done),
                 ("failed", c.failed),
-                ("killed", c.killed),
             ];
             for (state, n) in states {
                 metrics::gauge!("moocard_queue_jobs", "state" => state).set(n as f64);

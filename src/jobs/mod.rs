@@ -6,18 +6,20 @@
 //! SQL of our own against those tables (DEPENDENCIES.md Q1, pitfalls 2-8):
 //! - orphan reclaim never fires on MySQL, so [`JobQueue::reap_orphans`] is ours, for both;
 //! - the MySQL migrations need MySQL 8's collation, so [`JobQueue::migrate`] patches them;
-//! - durable retry backoff, releasing a stopped worker's prefetched jobs, depth and counts.
+//! - durable retry backoff, releasing a stopped worker's prefetched jobs, depth and counts;
+//! - retention: apalis never deletes finished jobs or dead workers (`retention.rs`).
 //!
 //! Delivery is at least once: a handler may see the same job again after a crash or a
 //! reclaim, so handlers must be idempotent (a stale `generation` is a no-op).
 
 mod migrate;
+mod retention;
 mod sql;
 
 use std::time::Duration;
 
 use apalis_core::{
-    backend::poll_strategy::{IntervalStrategy, StrategyBuilder},
+    backend::poll_strategy::{IntervalStrategy, StrategyBuilder, StreamStrategy},
     task::{builder::TaskBuilder, task_id::TaskId},
 };
 use apalis_sql::{config::Config, context::SqlContext};
@@ -156,12 +158,20 @@ pub enum FinalStatus {
 pub struct JobQueue {
     pool: DbPool,
     cfg: QueueConfig,
+    /// Bumped after every enqueue: a worker pool in the same process (`serve`'s embedded
+    /// workers share this queue) fetches at once instead of waiting for its next poll.
+    wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl JobQueue {
     /// Wraps `pool`; no I/O happens until a method is called.
     pub fn new(pool: DbPool, cfg: QueueConfig) -> Self {
-        Self { pool, cfg }
+        let (wake, _) = tokio::sync::watch::channel(0);
+        Self {
+            pool,
+            cfg,
+            wake: std::sync::Arc::new(wake),
+        }
     }
 
     /// The pool the queue lives in.
@@ -206,6 +216,7 @@ impl JobQueue {
                     .map_err(unshare)?;
             }
         }
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
         Ok(JobId(id.to_string()))
     }
 
@@ -237,7 +248,13 @@ impl JobQueue {
 
     /// Jobs per status, for metrics.
     pub async fn counts(&self) -> Result<QueueCounts, QueueError> {
-        Ok(sql::counts(&self.pool, AVATAR_QUEUE).await?)
+        Ok(sql::counts(&self.pool, AVATAR_QUEUE, false).await?)
+    }
+
+    /// [`Self::counts`] without the finished statuses (`done` and `killed` are 0): cheap
+    /// enough for every `/metrics` scrape.
+    pub async fn live_counts(&self) -> Result<QueueCounts, QueueError> {
+        Ok(sql::counts(&self.pool, AVATAR_QUEUE, true).await?)
     }
 
     /// Avatar jobs that ended `Killed` (attempts used up, possibly by the reaper after the
@@ -317,8 +334,20 @@ impl JobQueue {
         // A plain interval: apalis' default interval-with-backoff never sees its fetch
         // count updated (rc.8 fetchers don't set `prev_count`) and so backs off to 60 s
         // even under load, which would make upload-to-ready latency a minute.
+        // Plus an in-process wake-up: apalis races the strategies, so a job enqueued by
+        // this process is fetched at once (a separate worker process still polls).
+        let mut woken = self.wake.subscribe();
+        woken.mark_unchanged();
+        let woken = Box::pin(futures::stream::unfold(woken, |mut rx| async move {
+            if rx.changed().await.is_err() {
+                // The queue is gone: leave the polling to the interval.
+                std::future::pending::<()>().await;
+            }
+            Some(((), rx))
+        }));
         let strategy = StrategyBuilder::new()
             .apply(IntervalStrategy::new(self.cfg.poll_interval))
+            .apply(StreamStrategy::new(woken))
             .build();
         // apalis' own reclaim (SQLite only; broken on MySQL) stays as a backstop behind ours.
         Config::new(AVATAR_QUEUE)

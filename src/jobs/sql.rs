@@ -27,7 +27,7 @@ pub(super) enum OrphanScope {
     Worker(String),
 }
 
-fn whole_secs(d: Duration) -> i64 {
+pub(super) fn whole_secs(d: Duration) -> i64 {
     let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     i64::try_from(secs).unwrap_or(i64::MAX)
 }
@@ -221,6 +221,10 @@ pub(super) async fn set_run_at_in(
 const DEPTH: &str = "SELECT COUNT(*) FROM jobs WHERE job_type = ? AND \
      (status IN ('Pending', 'Queued', 'Running') OR (status = 'Failed' AND attempts < max_attempts))";
 const COUNTS: &str = "SELECT status, COUNT(*) FROM jobs WHERE job_type = ? GROUP BY status";
+/// Only the unfinished statuses: served by the status index however many finished rows
+/// retention still keeps, so a `/metrics` scrape does not scan them.
+const LIVE_COUNTS: &str = "SELECT status, COUNT(*) FROM jobs WHERE job_type = ? AND \
+     status IN ('Pending', 'Queued', 'Running', 'Failed') GROUP BY status";
 
 pub(super) async fn depth(pool: &DbPool, queue: &str) -> Result<u64, sqlx::Error> {
     let n: i64 = match pool {
@@ -230,16 +234,21 @@ pub(super) async fn depth(pool: &DbPool, queue: &str) -> Result<u64, sqlx::Error
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-pub(super) async fn counts(pool: &DbPool, queue: &str) -> Result<QueueCounts, sqlx::Error> {
+pub(super) async fn counts(
+    pool: &DbPool,
+    queue: &str,
+    live_only: bool,
+) -> Result<QueueCounts, sqlx::Error> {
+    let sql = if live_only { LIVE_COUNTS } else { COUNTS };
     let rows: Vec<(String, i64)> = match pool {
-        DbPool::Sqlite(p) => sqlx::query(COUNTS)
+        DbPool::Sqlite(p) => sqlx::query(sql)
             .bind(queue)
             .fetch_all(p)
             .await?
             .iter()
             .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
             .collect::<Result<_, sqlx::Error>>()?,
-        DbPool::MySql(p) => sqlx::query(COUNTS)
+        DbPool::MySql(p) => sqlx::query(sql)
             .bind(queue)
             .fetch_all(p)
             .await?

@@ -12,3 +12,4 @@ mod ops;
 mod profiles;
 mod provider;
 mod server;
+mod uploads;

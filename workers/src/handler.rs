@@ -5,7 +5,10 @@
 //! keyed by content so rewriting them changes nothing, and the switch to the new set is
 //! one compare-and-set transaction on the avatar record.
 
-use std::sync::Arc;
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
 
 use moocard::{
     domain::{
@@ -23,7 +26,7 @@ use moocard::{
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    pipeline::{process, PipelineConfig, PipelineError},
+    pipeline::{process_in, Budget, PipelineConfig, PipelineError},
     runner::{JobContext, JobError},
 };
 
@@ -34,6 +37,8 @@ pub struct AvatarHandler {
     /// Records failures the same way the API and the cleanup loop do.
     uploads: Uploads,
     pipeline: Arc<PipelineConfig>,
+    /// The memory budget shared by this process's jobs (one per handler, cloned per slot).
+    budget: Arc<Budget>,
     /// This process's public-read cache: a pool embedded in `serve` makes a new avatar
     /// visible at once on its own node (other nodes within the cache TTL).
     cache: Arc<AvatarCache>,
@@ -65,6 +70,7 @@ impl AvatarHandler {
         Self {
             profiles,
             uploads,
+            budget: Arc::new(Budget::new(pipeline.memory_budget_bytes)),
             pipeline: Arc::new(pipeline),
             cache,
         }
@@ -99,6 +105,15 @@ impl AvatarHandler {
             .await
             .map_err(|e| transient(e.into()))?
         else {
+            // A newer upload (or a delete) removes the staged original it supersedes, so
+            // a missing file usually means this job is stale: end quietly, as done.
+            if !matches!(
+                self.standing(&owner, job.generation).await?,
+                Standing::Current(_)
+            ) {
+                tracing::info!(job.id = %ctx.job_id, "superseded upload: nothing to do");
+                return Ok(());
+            }
             return self
                 .fail(
                     &owner,
@@ -135,11 +150,19 @@ impl AvatarHandler {
         let started = std::time::Instant::now();
         let cfg = self.pipeline.clone();
         let crop = job.crop;
+        let budget = self.budget.clone();
+        // If this future is dropped (job timeout, shutdown), the blocking work stops at its
+        // next stage and its memory reservation is held until it really ends.
+        let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
+        let flag = cancel.0.clone();
         let result = tokio::task::spawn_blocking(move || {
             // The pipeline contains codec panics itself; this is the outer boundary.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| process(&bytes, crop, &cfg)))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                process_in(&bytes, crop, &cfg, &budget, &flag)
+            }))
         })
         .await;
+        drop(cancel);
         metrics::histogram!("moocard_pipeline_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         let output = match result {
@@ -264,6 +287,15 @@ impl AvatarHandler {
                 .await;
             let _ = self.profiles.store().delete_upload(&job.upload_id).await;
         }
+    }
+}
+
+/// Sets the flag when dropped: tells the blocking pipeline its caller is gone.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
     }
 }
 

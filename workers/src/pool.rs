@@ -19,6 +19,8 @@ pub fn pipeline_config(app: &App) -> PipelineConfig {
         jpeg_quality: p.jpeg_quality,
         trellis: p.trellis,
         png_preset: p.png_preset,
+        memory_budget_bytes: p.memory_budget_bytes,
+        max_metadata_bytes: p.max_metadata_bytes,
     }
 }
 
@@ -46,6 +48,7 @@ pub async fn run_pool(
         app.profiles.clone(),
         Duration::from_secs(q.cleanup_after_secs),
         Duration::from_secs(q.cleanup_after_secs.clamp(5, 300)),
+        moocard::maintenance::Retention::from(q),
     ));
     tracing::info!(worker = %opts.worker_name, concurrency, "worker pool started");
     let result = runner::run(

@@ -168,10 +168,10 @@ async fn transparency_gives_png_and_crop_is_applied() {
     let (ct, _) = image(&t, status["urls"]["64"].as_str().expect("url")).await;
     assert_eq!(ct, "image/png");
 
-    let r = put(&t, "a@b.c", "photo-hubble.jpg", "?crop=0,0,10,10000000").await;
-    assert_eq!(r.status, 202);
-    let status = wait_for(&t, "a@b.c", |v| v["state"] == "failed").await;
-    assert_eq!(status["error"]["code"], "invalid_crop", "{status}");
+    // A crop outside the oriented image is refused at upload (tests/api/uploads.rs).
+    put(&t, "a@b.c", "photo-hubble.jpg", "?crop=0,0,10,10000000")
+        .await
+        .assert_error(422, "invalid_crop");
     put(&t, "a@b.c", "photo-hubble.jpg", "?crop=nope")
         .await
         .assert_error(400, "bad_request");
@@ -399,4 +399,29 @@ async fn killed_jobs_are_reconciled_to_failed() {
             .json(),
         v
     );
+}
+
+/// An upload superseded while its job runs ends that job quietly as done (issue 14), not
+/// `Killed` with "the uploaded file is gone": the newer upload deleted its original.
+#[tokio::test]
+async fn a_superseded_job_ends_done() {
+    let t = TestApp::new().await;
+    let pool = Pool::start(&t, 1).await;
+    put(&t, "a@b.c", "photo-hubble.jpg", "").await;
+    wait_for(&t, "a@b.c", |v| v["state"] != "queued").await;
+    put(&t, "a@b.c", "grey.jpg", "").await;
+    put(&t, "a@b.c", "orient-6-le.jpg", "").await;
+    let v = wait_for(&t, "a@b.c", settled).await;
+    assert_eq!(v["state"], "ready", "{v}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let c = t.app.queue.counts().await.expect("counts");
+        if c.done + c.killed + c.failed == 3 {
+            assert_eq!((c.done, c.killed, c.failed), (3, 0, 0), "{c:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "jobs did not finish: {c:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    pool.stop().await;
 }

@@ -16,6 +16,7 @@ use crate::{
     http::{error::ApiError, extract::Owner, AppState},
     probe::ProbeError,
     uploads::UploadError,
+    ErrorCode,
 };
 
 /// `?crop=x,y,w,h`.
@@ -85,11 +86,14 @@ fn upload_error(e: UploadError) -> ApiError {
         UploadError::RateLimited { retry_after, .. } => ApiError::RateLimited(retry_after, message),
         UploadError::Probe(p) => match p {
             ProbeError::TooManyBytes { limit, .. } => ApiError::PayloadTooLarge(limit),
-            p if p.code() == crate::ErrorCode::UnsupportedMediaType => {
-                ApiError::UnsupportedMediaType(p.to_string())
-            }
-            p => ApiError::ImageTooLarge(p.to_string()),
+            p => match p.code() {
+                ErrorCode::UnsupportedMediaType => ApiError::UnsupportedMediaType(p.to_string()),
+                ErrorCode::ImageTooLarge => ApiError::ImageTooLarge(p.to_string()),
+                // A header problem that is not about size (API.md §Errors).
+                code => ApiError::Unprocessable(code, p.to_string()),
+            },
         },
+        UploadError::Crop(message) => ApiError::Unprocessable(ErrorCode::InvalidCrop, message),
         e @ (UploadError::QueueFull { .. } | UploadError::QueueUnavailable) => {
             ApiError::Unavailable(e.to_string())
         }

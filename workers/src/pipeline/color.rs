@@ -113,23 +113,26 @@ pub(crate) fn is_opaque_in(p: &Pixels, rect: &Rect) -> bool {
 }
 
 /// Removes the alpha channel (callers check it is all 255 first).
-pub(crate) fn drop_alpha(p: Pixels) -> Pixels {
+pub(crate) fn drop_alpha(mut p: Pixels) -> Pixels {
     let (layout, keep) = match p.layout {
         Layout::GrayAlpha => (Layout::Gray, 1),
         Layout::Rgba => (Layout::Rgb, 3),
         _ => return p,
     };
     let cn = p.layout.channels();
-    let data = p
-        .data
-        .chunks_exact(cn)
-        .flat_map(|px| px[..keep].iter().copied())
-        .collect();
+    // In place (the write index never passes the read index), so a full-size buffer is
+    // never held twice.
+    let pixels = p.data.len() / cn;
+    for i in 0..pixels {
+        p.data.copy_within(i * cn..i * cn + keep, i * keep);
+    }
+    p.data.truncate(pixels * keep);
+    p.data.shrink_to_fit();
     Pixels {
         width: p.width,
         height: p.height,
         layout,
-        data,
+        data: p.data,
     }
 }
 

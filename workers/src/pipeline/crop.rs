@@ -61,16 +61,8 @@ pub fn square(width: u32, height: u32, crop: Option<Crop>) -> Result<Rect, Pipel
     let (x, y, w, h) = match crop {
         None => (0, 0, width, height),
         Some(c) => {
-            if c.w == 0 || c.h == 0 || !c.fits(width, height) {
-                return Err(PipelineError::new(
-                    ErrorCode::InvalidCrop,
-                    format!(
-                        "crop {},{},{},{} (x,y,w,h) does not fit the image, which is {width}x{height} \
-                         pixels after EXIF orientation",
-                        c.x, c.y, c.w, c.h
-                    ),
-                ));
-            }
+            c.check(width, height)
+                .map_err(|m| PipelineError::new(ErrorCode::InvalidCrop, m))?;
             (c.x, c.y, c.w, c.h)
         }
     };

@@ -5,17 +5,20 @@
 //!   1/2, 1/1 that still leaves the crop square at least as large as the biggest output.
 //!   mozjpeg reports errors by unwinding (DEPENDENCIES.md Q2), so every call is inside
 //!   `catch_unwind`.
-//! - PNG, GIF (first frame) and WebP go through the `image` crate, with limits set on the
+//!   libjpeg's corrupt-data warnings stop the decode (`strict.rs`).
+//! - PNG is streamed row by row with box shrink-on-load of the crop square only (`png_stream.rs`).
+//! - GIF (first frame) and WebP go through the `image` crate, with limits set on the
 //!   decoder itself: `DynamicImage::from_decoder` does not check `max_alloc` against the
 //!   output buffer, so we compare `total_bytes()` ourselves first.
-//! - Truncation is checked on the container before decoding, because both decoders happily
+//! - Truncation is checked on the container before decoding, because decoders happily
 //!   return half an image (mozjpeg fills the rest with grey, `image` may too).
+//! - [`Source::memory_needed`] estimates the peak for the memory budget (`budget.rs`).
+//! - Orientation comes from the probe (`moocard::exif`), so upload and worker agree on it.
 
 use std::io::Cursor;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use image::codecs::gif::GifDecoder;
-use image::codecs::png::PngDecoder;
 use image::codecs::webp::WebPDecoder;
 use image::{DynamicImage, ImageDecoder, ImageError};
 use moocard::limits::ImageLimits;
@@ -24,16 +27,20 @@ use moocard::ErrorCode;
 use mozjpeg::ColorSpace;
 
 mod markers;
+mod png_stream;
+mod strict;
 
 use self::markers::{scan_jpeg, truncated, JpegInfo};
 use super::crop::Rect;
 use super::orient::Orientation;
 use super::{Layout, PipelineError, Pixels};
 
-/// Pixels as stored (not yet oriented), possibly shrunk on load, and their ICC profile.
+/// Pixels as stored (not yet oriented), possibly shrunk on load and windowed to the
+/// square, their ICC profile, and where the square lies in them.
 pub(crate) struct Decoded {
     pub(crate) pixels: Pixels,
     pub(crate) icc: Option<Vec<u8>>,
+    pub(crate) rect: Rect,
 }
 
 /// An upload whose header and metadata have been read, ready to decode.
@@ -48,6 +55,7 @@ pub(crate) struct Source<'a> {
 
 enum Inner<'a> {
     Jpeg(JpegInfo),
+    Png,
     Other(Box<dyn ImageDecoder + 'a>),
 }
 
@@ -58,28 +66,23 @@ impl<'a> Source<'a> {
         bytes: &'a [u8],
         limits: &'a ImageLimits,
     ) -> Result<Self, PipelineError> {
-        let (orientation, icc, inner) = match probe.kind {
+        let orientation = Orientation::new(u16::from(probe.orientation));
+        let (icc, inner) = match probe.kind {
             ImageKind::Jpeg => {
                 let mut info = scan_jpeg(bytes)?;
-                let orientation = info
-                    .exif
-                    .as_deref()
-                    .map(Orientation::from_exif)
-                    .unwrap_or_default();
-                (orientation, info.icc.take(), Inner::Jpeg(info))
+                (info.icc.take(), Inner::Jpeg(info))
+            }
+            ImageKind::Png => {
+                check_container(ImageKind::Png, bytes)?;
+                // The profile comes out of the streaming decode, bounded (png_stream.rs).
+                (None, Inner::Png)
             }
             kind => {
                 check_container(kind, bytes)?;
                 let mut dec = image_decoder(kind, bytes, limits)?;
-                // Metadata is best effort: a broken eXIf/ICCP chunk must not fail the upload.
+                // Metadata is best effort: a broken ICC chunk must not fail the upload.
                 let icc = dec.icc_profile().ok().flatten();
-                let orientation = dec
-                    .exif_metadata()
-                    .ok()
-                    .flatten()
-                    .map(|e| Orientation::from_exif(&e))
-                    .unwrap_or_default();
-                (orientation, icc, Inner::Other(dec))
+                (icc, Inner::Other(dec))
             }
         };
         Ok(Self {
@@ -97,20 +100,80 @@ impl<'a> Source<'a> {
         self.orientation
     }
 
-    /// Decodes. `square` (stored full-size pixels) and `largest` pick the JPEG scale.
-    pub(crate) fn decode(self, square: &Rect, largest: u32) -> Result<Decoded, PipelineError> {
+    /// Peak bytes the decode of `square` (stored pixels) and the stages after it hold,
+    /// input excluded; what a job reserves from the memory budget.
+    pub(crate) fn memory_needed(&self, square: &Rect, largest: u32, metadata: u64) -> u64 {
+        let (w, h) = (u64::from(self.probe.width), u64::from(self.probe.height));
+        // Resize intermediates (one pass over the square's rows at the output width) and
+        // encoders (a few copies of the largest square) are small and bounded.
+        let after = square.short_side().ceil() as u64 * u64::from(largest) * 4
+            + u64::from(largest) * u64::from(largest) * 4 * 8;
+        let decode = match &self.inner {
+            Inner::Jpeg(info) => jpeg_memory(w, h, info, jpeg_scale(square.short_side(), largest)),
+            Inner::Png => png_stream::memory_needed(
+                self.probe.width,
+                self.probe.height,
+                png_interlaced(self.bytes),
+                square,
+                largest,
+                metadata,
+            ),
+            // The `image` decoders fill a full-size RGBA canvas; GIF also keeps the indexed
+            // frame and lossless WebP an ARGB working copy: count two canvases.
+            Inner::Other(dec) => dec.total_bytes().max(w * h * 4) * 2,
+        };
+        decode + after
+    }
+
+    /// Decodes. `square` (stored full-size pixels) and `largest` pick the shrink-on-load
+    /// scale; `metadata` bounds PNG metadata chunks.
+    pub(crate) fn decode(
+        self,
+        square: &Rect,
+        largest: u32,
+        metadata: u64,
+    ) -> Result<Decoded, PipelineError> {
         let pixels = match self.inner {
             Inner::Jpeg(info) => {
                 let scale = jpeg_scale(square.short_side(), largest);
                 decode_jpeg(self.bytes, &info, self.probe, scale, self.limits)?
             }
+            Inner::Png => {
+                let w = png_stream::decode(self.bytes, square, largest, metadata)?;
+                return Ok(Decoded {
+                    pixels: w.pixels,
+                    icc: w.icc,
+                    rect: w.rect,
+                });
+            }
             Inner::Other(dec) => decode_image(dec, self.limits)?,
         };
+        let rect = square.scaled(
+            f64::from(pixels.width) / f64::from(self.probe.width),
+            f64::from(pixels.height) / f64::from(self.probe.height),
+        );
         Ok(Decoded {
             pixels,
             icc: self.icc,
+            rect,
         })
     }
+}
+
+/// Whether a PNG's IHDR declares Adam7 interlacing (byte 28).
+fn png_interlaced(b: &[u8]) -> bool {
+    b.get(28).is_some_and(|&i| i != 0)
+}
+
+/// Output buffer at `scale`/8, plus the whole-image coefficient buffer progressive files
+/// need (2 bytes per coefficient per component, before any scaling).
+fn jpeg_memory(w: u64, h: u64, info: &JpegInfo, scale: u8) -> u64 {
+    let n = u64::from(scale);
+    let mut needed = w.div_ceil(8) * n * h.div_ceil(8) * n * 4;
+    if info.progressive {
+        needed += w * h * u64::from(info.components.max(1)) * 2;
+    }
+    needed
 }
 
 /// Smallest numerator n (of n/8) in {1, 2, 4, 8} keeping `short_side * n / 8 >= largest`.
@@ -122,7 +185,7 @@ pub(crate) fn jpeg_scale(short_side: f64, largest: u32) -> u8 {
         .unwrap_or(8)
 }
 
-fn too_large_alloc(needed: u64, limits: &ImageLimits) -> PipelineError {
+pub(crate) fn too_large_alloc(needed: u64, limits: &ImageLimits) -> PipelineError {
     PipelineError::new(
         ErrorCode::ImageTooLarge,
         format!(
@@ -139,20 +202,13 @@ fn decode_jpeg(
     scale: u8,
     limits: &ImageLimits,
 ) -> Result<Pixels, PipelineError> {
-    let n = u64::from(scale);
-    let (w, h) = (u64::from(probe.width), u64::from(probe.height));
-    // Output buffer, plus the whole-image coefficient buffer progressive files need
-    // (2 bytes per coefficient per component, before any scaling).
-    let mut needed = w.div_ceil(8) * n * h.div_ceil(8) * n * 4;
-    if info.progressive {
-        needed += w * h * u64::from(info.components.max(1)) * 2;
-    }
+    let needed = jpeg_memory(u64::from(probe.width), u64::from(probe.height), info, scale);
     if needed > limits.max_decode_alloc_bytes {
         return Err(too_large_alloc(needed, limits));
     }
     let adobe = info.adobe;
     let result = catch_unwind(AssertUnwindSafe(|| -> std::io::Result<Pixels> {
-        let mut d = mozjpeg::Decompress::new_mem(bytes)?;
+        let mut d = mozjpeg::Decompress::with_err(strict::error_mgr()).from_mem(bytes)?;
         d.scale(scale);
         let (layout, mut started) = match d.color_space() {
             ColorSpace::JCS_GRAYSCALE => (Layout::Gray, d.grayscale()?),
@@ -208,13 +264,12 @@ fn image_decoder<'a>(
     lim.max_alloc = Some(limits.max_decode_alloc_bytes);
     let cursor = Cursor::new(bytes);
     let mut dec: Box<dyn ImageDecoder + 'a> = match kind {
-        ImageKind::Png => Box::new(
-            PngDecoder::with_limits(cursor, lim.clone()).map_err(|e| image_err(e, limits))?,
-        ),
         ImageKind::Gif => Box::new(GifDecoder::new(cursor).map_err(|e| image_err(e, limits))?),
         ImageKind::WebP => Box::new(WebPDecoder::new(cursor).map_err(|e| image_err(e, limits))?),
-        ImageKind::Jpeg => {
-            return Err(PipelineError::internal("JPEG is decoded by mozjpeg"));
+        ImageKind::Jpeg | ImageKind::Png => {
+            return Err(PipelineError::internal(
+                "JPEG and PNG have their own decoders",
+            ));
         }
     };
     dec.set_limits(lim).map_err(|e| image_err(e, limits))?;

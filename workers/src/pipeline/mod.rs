@@ -3,7 +3,8 @@
 //!
 //! | stage | file | owns |
 //! |---|---|---|
-//! | decode | `decode.rs` | format dispatch, truncation checks, decoder limits, JPEG shrink-on-load |
+//! | budget | `budget.rs` | the process-wide memory budget jobs reserve before decoding |
+//! | decode | `decode.rs` | format dispatch, truncation checks, decoder limits, shrink-on-load |
 //! | orient | `orient.rs` | EXIF orientation parsing and the 8 transforms |
 //! | crop | `crop.rs` | crop validation and the square source rectangle |
 //! | resize | `resize.rs` | Lanczos3 resampling (premultiplied alpha) |
@@ -15,6 +16,7 @@
 //! only. Both commute with a square-to-square resample (orientation exactly; ICC conversion
 //! up to the usual gamma-space resampling error that every anchor tool also makes).
 
+mod budget;
 pub mod cli;
 mod color;
 mod crop;
@@ -23,6 +25,9 @@ mod encode;
 mod orient;
 mod resize;
 
+use std::sync::atomic::AtomicBool;
+
+pub use budget::{Budget, Reservation};
 use moocard::crop::Crop;
 use moocard::limits::ImageLimits;
 use moocard::ErrorCode;
@@ -38,6 +43,10 @@ pub struct PipelineConfig {
     pub trellis: bool,
     /// oxipng preset, 0..=6.
     pub png_preset: u8,
+    /// Bytes the concurrent jobs of one process may reserve together (see [`Budget`]).
+    pub memory_budget_bytes: u64,
+    /// Upper bound on an image's metadata chunks (PNG `iCCP` after inflation included).
+    pub max_metadata_bytes: u64,
 }
 
 impl Default for PipelineConfig {
@@ -47,6 +56,8 @@ impl Default for PipelineConfig {
             jpeg_quality: 80,
             trellis: true,
             png_preset: 2,
+            memory_budget_bytes: 256 << 20,
+            max_metadata_bytes: 4 << 20,
         }
     }
 }
@@ -173,11 +184,25 @@ pub(crate) struct Pixels {
 /// smaller size from the previous one (BASELINE.md: faster, and sharper at 32 px).
 ///
 /// CPU-bound (tens to hundreds of milliseconds): call it from `spawn_blocking` or a pool.
-/// It uses up to two threads, encoding the largest size on a scoped thread.
+/// It uses up to two threads, encoding the largest size on a scoped thread. It reserves
+/// its memory from a budget of its own; workers share one with [`process_in`].
 pub fn process(
     bytes: &[u8],
     crop: Option<Crop>,
     cfg: &PipelineConfig,
+) -> Result<Output, PipelineError> {
+    let budget = Budget::new(cfg.memory_budget_bytes);
+    process_in(bytes, crop, cfg, &budget, &AtomicBool::new(false))
+}
+
+/// [`process`], reserving its peak memory from the shared `budget` before decoding (and
+/// waiting for room), and giving up between stages once `cancel` is set.
+pub fn process_in(
+    bytes: &[u8],
+    crop: Option<Crop>,
+    cfg: &PipelineConfig,
+    budget: &Budget,
+    cancel: &AtomicBool,
 ) -> Result<Output, PipelineError> {
     let limits = &cfg.limits;
     let probe = moocard::probe::probe(bytes, limits)
@@ -195,12 +220,19 @@ pub fn process(
     let (ow, oh) = orientation.oriented_size(probe.width, probe.height);
     let square = crop::square(ow, oh, crop)?;
     let stored = orientation.rect_to_stored(square, probe.width, probe.height);
-    let decoded = source.decode(&stored, largest)?;
+    let metadata = cfg.max_metadata_bytes;
+    let needed = source.memory_needed(&stored, largest, metadata);
+    if needed > limits.max_decode_alloc_bytes {
+        return Err(decode::too_large_alloc(needed, limits));
+    }
+    // The input is held for the whole job too.
+    let needed = needed + bytes.len() as u64;
+    let _reservation = budget.reserve(needed, cancel)?;
+    budget::check(cancel)?;
+    let decoded = source.decode(&stored, largest, metadata)?;
+    budget::check(cancel)?;
 
-    let rect = stored.scaled(
-        f64::from(decoded.pixels.width) / f64::from(probe.width),
-        f64::from(decoded.pixels.height) / f64::from(probe.height),
-    );
+    let rect = decoded.rect;
     let mut image = decoded.pixels;
     if image.layout.has_alpha() && color::is_opaque_in(&image, &rect) {
         // A stored-but-unused alpha channel (e.g. an RGBA PNG that is fully opaque) would
@@ -209,6 +241,7 @@ pub fn process(
     }
     let top = resize::square(&image, &rect, largest)?;
     drop(image);
+    budget::check(cancel)?;
     let top = orientation.apply(top);
     let mut top = color::to_srgb(top, decoded.icc.as_deref());
     if top.layout.has_alpha() && color::is_opaque(&top) {

@@ -1,8 +1,7 @@
 //! Orientation stage: reads the EXIF `Orientation` tag (0x0112) and applies it.
 //!
-//! Parsing is a bounded walk of IFD0 only, in either byte order; anything malformed
-//! (bad offsets, wrong type, out-of-range value) means "no rotation", never an error,
-//! because browsers treat such files the same way. The transform itself runs on the final
+//! Parsing is `moocard::exif` (shared with the upload probe); anything malformed means "no
+//! rotation", never an error, because browsers treat such files the same way. The transform itself runs on the final
 //! square (see the pipeline module docs); [`Orientation::rect_to_stored`] maps the crop
 //! square back to stored pixels so the right region is resampled.
 
@@ -36,9 +35,9 @@ impl Orientation {
 
     /// Reads the orientation from an EXIF block (a TIFF header, optionally preceded by the
     /// `Exif\0\0` prefix of JPEG APP1 / WebP). Malformed data yields the default.
+    #[cfg(test)]
     pub fn from_exif(exif: &[u8]) -> Self {
-        let tiff = exif.strip_prefix(b"Exif\0\0").unwrap_or(exif);
-        Self::new(read_orientation(tiff).unwrap_or(1))
+        Self::new(u16::from(moocard::exif::orientation(exif)))
     }
 
     /// Whether width and height swap on display (the transposing values 5..=8).
@@ -106,50 +105,6 @@ impl Orientation {
             data: out,
         }
     }
-}
-
-/// Walks IFD0 of a TIFF structure for tag 0x0112 (SHORT, count 1).
-fn read_orientation(t: &[u8]) -> Option<u16> {
-    let le = match t.get(0..2)? {
-        b"II" => true,
-        b"MM" => false,
-        _ => return None,
-    };
-    let u16_at = |at: usize| -> Option<u16> {
-        let b: [u8; 2] = t.get(at..at.checked_add(2)?)?.try_into().ok()?;
-        Some(if le {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        })
-    };
-    let u32_at = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = t.get(at..at.checked_add(4)?)?.try_into().ok()?;
-        Some(if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        })
-    };
-    if u16_at(2)? != 42 {
-        return None;
-    }
-    let ifd = usize::try_from(u32_at(4)?).ok()?;
-    let count = usize::from(u16_at(ifd)?);
-    // 12-byte entries; `get` bounds every read, so a lying count just ends the walk.
-    for i in 0..count {
-        let entry = ifd.checked_add(2 + i * 12)?;
-        if u16_at(entry)? == 0x0112 {
-            let kind = u16_at(entry + 2)?;
-            // SHORT is the only legal type; tolerate LONG as some writers use it.
-            return match kind {
-                3 => u16_at(entry + 8),
-                4 => u32_at(entry + 8).and_then(|v| u16::try_from(v).ok()),
-                _ => None,
-            };
-        }
-    }
-    None
 }
 
 #[cfg(test)]

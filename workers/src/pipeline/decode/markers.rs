@@ -1,4 +1,4 @@
-//! JPEG marker walk for the decode stage: finds EXIF, ICC and Adobe segments, the frame
+//! JPEG marker walk for the decode stage: finds ICC and Adobe segments, the frame
 //! type, and proves the data reaches its end-of-image marker (mozjpeg would otherwise fill
 //! a truncated file with grey and report success).
 
@@ -11,7 +11,6 @@ pub(super) struct JpegInfo {
     pub(super) components: u8,
     /// Adobe APP14 present: CMYK samples are stored inverted (Photoshop convention).
     pub(super) adobe: bool,
-    pub(super) exif: Option<Vec<u8>>,
     pub(super) icc: Option<Vec<u8>>,
     scans: u32,
 }
@@ -23,7 +22,7 @@ pub(super) fn truncated(format: &str, why: &str) -> PipelineError {
     PipelineError::undecodable(format!("{format} data is truncated or corrupt: {why}"))
 }
 
-/// Walks a JPEG's marker segments and entropy-coded data up to EOI, collecting EXIF, ICC
+/// Walks a JPEG's marker segments and entropy-coded data up to EOI, collecting ICC
 /// and Adobe markers. A missing EOI means the upload was cut short.
 pub(super) fn scan_jpeg(b: &[u8]) -> Result<JpegInfo, PipelineError> {
     let mut info = JpegInfo::default();
@@ -51,9 +50,6 @@ pub(super) fn scan_jpeg(b: &[u8]) -> Result<JpegInfo, PipelineError> {
                 }
                 let data = &b[i + 2..i + len];
                 match m {
-                    0xE1 if info.exif.is_none() && data.starts_with(b"Exif\0\0") => {
-                        info.exif = Some(data.to_vec());
-                    }
                     0xE2 if data.len() > 14 && data.starts_with(b"ICC_PROFILE\0") => {
                         icc_chunks.push((data[12], data[13], &data[14..]));
                     }
