@@ -33,6 +33,10 @@ pub struct App {
     pub uploads: Uploads,
     /// Public-read caches, shared by every router built from this app.
     pub avatar_cache: Arc<AvatarCache>,
+    /// Operator actions and shared limits (issue 16).
+    pub operators: crate::admin::Operators,
+    /// The audit log.
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 /// Whether start-up may migrate the schema.
@@ -78,7 +82,10 @@ impl App {
         }
         let secrets = keys::load(&config).map_err(|e| anyhow::anyhow!("keys: {e}"))?;
         tracing::info!(source = %secrets.source, active_kek = secrets.ring.active_id(), "keys loaded");
+        let audit = crate::audit::AuditLog::open(&config.audit, secrets.ids.clone())
+            .map_err(|e| anyhow::anyhow!("audit.output {:?}: {e}", config.audit.output))?;
         let profiles = Profiles::new(store, Arc::new(secrets.ring), secrets.ids);
+        let operators = crate::admin::Operators::new(pool.clone(), profiles.clone());
         profiles
             .check_keys()
             .await
@@ -110,7 +117,12 @@ impl App {
             (v, None)
         };
         let config = Arc::new(config);
-        let uploads = Uploads::new(profiles.clone(), queue.clone(), config.clone());
+        let uploads = Uploads::new(
+            profiles.clone(),
+            queue.clone(),
+            config.clone(),
+            operators.clone(),
+        );
         Ok(Self {
             avatar_cache: Arc::new(AvatarCache::new(&config)),
             config,
@@ -120,6 +132,8 @@ impl App {
             dev,
             queue,
             uploads,
+            operators,
+            audit,
         })
     }
 
@@ -131,6 +145,9 @@ impl App {
             verifier: self.verifier.clone(),
             uploads: self.uploads.clone(),
             avatar_cache: self.avatar_cache.clone(),
+            operators: self.operators.clone(),
+            audit: self.audit.clone(),
+            owner_ip_limit: crate::http::owner_limit::OwnerIpLimit::new(&self.config.quotas),
         })
     }
 }

@@ -39,6 +39,8 @@ pub enum ErrorCode {
     Unavailable,
     /// An unexpected server fault.
     Internal,
+    /// An operator blocked this owner's uploads for a while (the message says until when).
+    UploadsBlocked,
 }
 
 impl ErrorCode {
@@ -60,6 +62,7 @@ impl ErrorCode {
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::UploadsBlocked => "uploads_blocked",
         }
     }
 }

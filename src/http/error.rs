@@ -43,6 +43,9 @@ pub enum ApiError {
     /// 503.
     #[error("{0}")]
     Unavailable(String),
+    /// 403 `uploads_blocked`, saying until when.
+    #[error("{0}")]
+    UploadsBlocked(String),
     /// 500; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -77,6 +80,7 @@ impl ApiError {
             Self::ImageTooLarge(_) => ErrorCode::ImageTooLarge,
             Self::RateLimited(..) => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::UploadsBlocked(_) => ErrorCode::UploadsBlocked,
             Self::Internal(_) | Self::Integrity(_) => ErrorCode::Internal,
         }
     }
@@ -88,6 +92,7 @@ impl ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::Auth(e) if e.is_forbidden() => StatusCode::FORBIDDEN,
+            Self::UploadsBlocked(_) => StatusCode::FORBIDDEN,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

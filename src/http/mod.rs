@@ -1,10 +1,12 @@
 //! The HTTP layer: router, shared state and middleware. No SQL and no crypto here;
 //! handlers parse, call domain code and map the result.
 
+pub mod admission;
 pub mod avatar_cache;
 pub mod error;
 pub mod extract;
 pub mod openapi;
+pub mod owner_limit;
 pub mod page;
 pub mod routes;
 pub mod server;
@@ -72,6 +74,12 @@ pub struct SharedState {
     pub uploads: Uploads,
     /// Caches of the public reads (`/avatar`, `/images`) on this node.
     pub avatar_cache: Arc<avatar_cache::AvatarCache>,
+    /// Operator actions and shared limits.
+    pub operators: crate::admin::Operators,
+    /// The audit log.
+    pub audit: Arc<crate::audit::AuditLog>,
+    /// Per-client-address limit of owner requests on this node.
+    pub owner_ip_limit: Option<Arc<owner_limit::OwnerIpLimit>>,
 }
 
 impl AppState {
@@ -122,11 +130,14 @@ pub fn router(state: AppState) -> Router {
                 .put(routes::uploads::put_avatar)
                 .delete(routes::uploads::delete_avatar),
         )
+        // Issue 16: the per-address limit covers the owner routes above.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            owner_limit::limit_owner_requests,
+        ))
+        .merge(routes::admin::routes())
         .route("/v1/limits", get(routes::limits::get_limits))
-        .route("/__lbheartbeat__", get(routes::ops::lbheartbeat))
-        .route("/__heartbeat__", get(routes::ops::heartbeat))
-        .route("/__version__", get(routes::ops::version))
-        .route("/metrics", get(routes::ops::metrics))
+        .merge(ops_routes(state.config.server.ops_listen.is_none()))
         // Issue 6: the profile page (its CSP applies to these routes only) and the API document.
         .merge(page::routes())
         .route("/v1/openapi.json", get(openapi::get_openapi))
@@ -152,6 +163,27 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::public::router(state))
 }
 
+/// The Dockerflow routes; `/metrics` and `/__heartbeat__` only with `private` (they move
+/// to `server.ops_listen` when it is set).
+fn ops_routes(private: bool) -> Router<AppState> {
+    let r = Router::new()
+        .route("/__lbheartbeat__", get(routes::ops::lbheartbeat))
+        .route("/__version__", get(routes::ops::version));
+    if !private {
+        return r;
+    }
+    r.route("/__heartbeat__", get(routes::ops::heartbeat))
+        .route("/metrics", get(routes::ops::metrics))
+}
+
+/// The router of `server.ops_listen`: every Dockerflow route and `/metrics`.
+pub fn ops_router(state: AppState) -> Router {
+    ops_routes(true)
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such resource".into())
 }
@@ -163,8 +195,18 @@ async fn method_not_allowed(method: Method) -> Response {
     res
 }
 
-/// Turns axum's plain-text 413 (from `DefaultBodyLimit`) into the JSON error with the limit.
+/// Answers a declared `Content-Length` over the limit at once (rather than after reading
+/// or waiting for the body), and turns axum's plain-text 413 (from `DefaultBodyLimit`)
+/// into the JSON error with the limit.
 async fn limit_errors(req: axum::extract::Request, next: middleware::Next, limit: u64) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return ApiError::PayloadTooLarge(limit).into_response();
+    }
     let res = next.run(req).await;
     let is_plain = res
         .headers()

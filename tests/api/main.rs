@@ -6,6 +6,8 @@ mod support;
 
 mod auth;
 mod encryption;
+mod hardening;
+mod operators;
 mod ops;
 mod profiles;
 mod server;

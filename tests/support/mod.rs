@@ -116,6 +116,8 @@ pub fn test_config(db: &TestDb) -> Config {
     };
     config.database.url = db.url.clone();
     config.database.max_connections = 8;
+    // Audit lines would go to stdout past the test harness's capture.
+    config.audit.output = "off".into();
     config.validate().expect("valid test config")
 }
 
