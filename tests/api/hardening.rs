@@ -240,3 +240,29 @@ async fn metrics_and_heartbeat_move_to_the_ops_listener() {
     assert_eq!(exchange(ops, &get("/__heartbeat__")).await.0, 200);
     assert_eq!(exchange(ops, &get("/v1/limits")).await.0, 404);
 }
+
+#[tokio::test]
+async fn owner_requests_are_limited_per_address() {
+    let t = TestApp::with_config(|c| c.quotas.owner_requests_per_minute_per_ip = 2).await;
+    let addr = start(t.router.clone()).await;
+    let path = "/v1/profiles/a@b.c";
+    assert_eq!(exchange(addr, &get(path)).await.0, 401);
+    assert_eq!(exchange(addr, &get(path)).await.0, 401);
+    let (status, body) = exchange(addr, &get(path)).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(code(&body), "rate_limited");
+    assert!(body.contains("at most 2 per minute"), "{body}");
+    // Public reads and other routes are not counted.
+    assert_eq!(exchange(addr, &get("/v1/limits")).await.0, 200);
+}
+
+#[tokio::test]
+async fn limits_are_published() {
+    let t = TestApp::new().await;
+    let v = t.get("/v1/limits", None).await.json();
+    assert_eq!(v["max_upload_bytes"], 10 * 1024 * 1024);
+    assert_eq!(v["uploads_per_window"], 10);
+    assert_eq!(v["upload_window_secs"], 60);
+    assert_eq!(v["uploads_per_day"], 100);
+    assert_eq!(v["owner_requests_per_minute_per_ip"], 600);
+}

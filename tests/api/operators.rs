@@ -20,7 +20,7 @@ use moocard::{
 };
 use serde_json::json;
 
-use crate::support::{fixture, test_config, TestApp, TestResponse};
+use crate::support::{fixture, send_to, test_config, TestApp, TestResponse};
 
 const OPERATOR_TOKEN: &str = "operator-secret-for-tests-0123456789";
 
@@ -54,7 +54,6 @@ async fn send(
     token: Option<&str>,
     body: Option<serde_json::Value>,
 ) -> TestResponse {
-    use tower::ServiceExt as _;
     let mut req = axum::http::Request::builder().method(method).uri(uri);
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -64,21 +63,17 @@ async fn send(
             .header("content-type", "application/json")
             .body(axum::body::Body::from(v.to_string())),
         None => req.body(axum::body::Body::empty()),
-    }
-    .expect("request");
-    let res = router.clone().oneshot(req).await.expect("infallible");
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = http_body_util::BodyExt::collect(res.into_body())
-        .await
-        .expect("body")
-        .to_bytes()
-        .to_vec();
-    TestResponse {
-        status,
-        headers,
-        body,
-    }
+    };
+    send_to(router, req.expect("request")).await
+}
+
+/// `PUT` of a small JPEG as `email`'s avatar through `router`.
+async fn put_jpeg(t: &TestApp, router: &HttpService, email: &str) -> TestResponse {
+    let req = axum::http::Request::put(format!("/v1/profiles/{email}/avatar"))
+        .header("authorization", format!("Bearer {}", t.token(email)))
+        .body(axum::body::Body::from(fixture("images/grey.jpg")))
+        .expect("request");
+    send_to(router, req).await
 }
 
 /// Uploads through the API, then does what a worker does on success (variants stored,
@@ -289,23 +284,10 @@ async fn blocked_uploads_are_403_until_a_stated_time_on_every_node() {
         .expect("until")
         .to_owned();
     for router in [&t.router, &node_b] {
-        use tower::ServiceExt as _;
-        let req = axum::http::Request::put(format!("/v1/profiles/{email}/avatar"))
-            .header("authorization", format!("Bearer {}", t.token(email)))
-            .body(axum::body::Body::from(fixture("images/grey.jpg")))
-            .expect("request");
-        let res = router.clone().oneshot(req).await.expect("infallible");
-        assert_eq!(res.status(), 403);
-        let bytes = http_body_util::BodyExt::collect(res.into_body())
+        let message = put_jpeg(&t, router, email)
             .await
-            .expect("body")
-            .to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
-        assert_eq!(v["code"], "uploads_blocked");
-        assert!(
-            v["message"].as_str().expect("message").contains(&until),
-            "{v}"
-        );
+            .assert_error(403, "uploads_blocked");
+        assert!(message.contains(&until), "{message}");
     }
     let bad = json!({"target": email, "block_uploads": "2 years"});
     send(
@@ -332,39 +314,21 @@ async fn two_nodes_share_the_upload_rate() {
     })
     .await;
     let email = "busy@example.com";
-    let put = |router: HttpService| {
-        let token = t.token(email);
-        async move {
-            use tower::ServiceExt as _;
-            let req = axum::http::Request::put(format!("/v1/profiles/{email}/avatar"))
-                .header("authorization", format!("Bearer {token}"))
-                .body(axum::body::Body::from(fixture("images/grey.jpg")))
-                .expect("request");
-            let res = router.oneshot(req).await.expect("infallible");
-            let status = res.status().as_u16();
-            let retry = res
-                .headers()
-                .get("retry-after")
-                .map(|v| v.to_str().expect("ascii").to_owned());
-            let bytes = http_body_util::BodyExt::collect(res.into_body())
-                .await
-                .expect("body")
-                .to_bytes();
-            (status, retry, String::from_utf8_lossy(&bytes).into_owned())
-        }
-    };
-    assert_eq!(put(t.router.clone()).await.0, 202);
-    assert_eq!(put(node_b.clone()).await.0, 202);
-    let (status, retry, body) = put(t.router.clone()).await;
-    assert_eq!(status, 429, "{body}");
-    assert!(body.contains("at most 2 per 3600 seconds"), "{body}");
-    let retry: u64 = retry.expect("Retry-After").parse().expect("seconds");
+    assert_eq!(put_jpeg(&t, &t.router, email).await.status, 202);
+    assert_eq!(put_jpeg(&t, &node_b, email).await.status, 202);
+    let r = put_jpeg(&t, &t.router, email).await;
+    let message = r.assert_error(429, "rate_limited");
+    assert!(message.contains("at most 2 per 3600 seconds"), "{message}");
+    let retry: u64 = r
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
     assert!((3500..=3600).contains(&retry), "{retry}");
-    assert_eq!(
-        put(node_b).await.0,
-        429,
-        "the other node counts the same uploads"
-    );
+    // The other node counts the same uploads.
+    put_jpeg(&t, &node_b, email)
+        .await
+        .assert_error(429, "rate_limited");
 }
 
 #[tokio::test]
