@@ -151,5 +151,9 @@ async fn seed(app: &App, bytes: Vec<u8>) -> anyhow::Result<()> {
     app.profiles
         .write(Some(&email), &owner, RecordKey::Avatar, &record, None)
         .await?;
+    // Only live images are served: switch them live as a worker's commit does.
+    app.profiles
+        .commit_avatar(&owner, |rec| Some((rec, Some(1))))
+        .await?;
     Ok(())
 }

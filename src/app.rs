@@ -37,6 +37,10 @@ pub struct App {
     pub uploads: Uploads,
     /// Public-read caches, shared by every router built from this app.
     pub avatar_cache: Arc<AvatarCache>,
+    /// Operator actions and shared limits (issue 16).
+    pub operators: crate::admin::Operators,
+    /// The audit log.
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 /// Whether start-up may migrate the schema.
@@ -82,7 +86,10 @@ impl App {
         }
         let secrets = keys::load(&config).map_err(|e| anyhow::anyhow!("keys: {e}"))?;
         tracing::info!(source = %secrets.source, active_kek = secrets.ring.active_id(), "keys loaded");
+        let audit = crate::audit::AuditLog::open(&config.audit, secrets.ids.clone())
+            .map_err(|e| anyhow::anyhow!("audit.output {:?}: {e}", config.audit.output))?;
         let profiles = Profiles::new(store, Arc::new(secrets.ring), secrets.ids);
+        let operators = crate::admin::Operators::new(pool.clone(), profiles.clone());
         profiles
             .check_keys()
             .await
@@ -99,7 +106,12 @@ impl App {
             (verifier_for_issuer(&config).await?, None)
         };
         let config = Arc::new(config);
-        let uploads = Uploads::new(profiles.clone(), queue.clone(), config.clone());
+        let uploads = Uploads::new(
+            profiles.clone(),
+            queue.clone(),
+            config.clone(),
+            operators.clone(),
+        );
         Ok(Self {
             avatar_cache: Arc::new(AvatarCache::new(&config)),
             config,
@@ -109,6 +121,8 @@ impl App {
             dev,
             queue,
             uploads,
+            operators,
+            audit,
         })
     }
 
@@ -125,6 +139,9 @@ impl App {
                 .dev
                 .clone()
                 .filter(|_| self.config.server.listen.ip().is_loopback()),
+            operators: self.operators.clone(),
+            audit: self.audit.clone(),
+            owner_ip_limit: crate::http::owner_limit::OwnerIpLimit::new(&self.config.quotas),
         })
     }
 }

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::limits::ImageLimits;
 
+pub mod operators;
+
 /// The whole configuration. `deploy/moocard.example.toml` documents every key.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -30,6 +32,12 @@ pub struct Config {
     pub avatars: AvatarConfig,
     /// Queue, workers and backpressure.
     pub queue: QueueSettings,
+    /// Operator credentials (`/v1/admin/...`).
+    pub admin: operators::AdminConfig,
+    /// The audit log of operator actions and security events.
+    pub audit: operators::AuditConfig,
+    /// Limits shared by every API node (in the database) and per client address.
+    pub quotas: operators::QuotaConfig,
 }
 
 /// HTTP server settings.
@@ -53,6 +61,18 @@ pub struct ServerConfig {
     /// Origins (`https://host[:port]`) whose pages may call the owner endpoints from a
     /// browser (CORS, API.md §Owner endpoints). Empty: none.
     pub cors_origins: Vec<String>,
+    /// Connections served at once; beyond it a connection gets a short 503 (or 200 for
+    /// `/__lbheartbeat__`) and is closed. Keep it below the process's file limit.
+    pub max_connections: usize,
+    /// Connections served at once from one client address (0: no cap). Behind a load
+    /// balancer every connection comes from its address: raise it or set 0 there.
+    pub max_connections_per_ip: usize,
+    /// Bytes a request head (request line and headers) may take; larger is answered 431.
+    /// At least 8192.
+    pub max_header_bytes: usize,
+    /// A second address that serves `/metrics` and `/__heartbeat__` (and the other
+    /// Dockerflow routes); when set, the main address no longer serves those two.
+    pub ops_listen: Option<SocketAddr>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +84,10 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             log_format: "text".into(),
             cors_origins: Vec::new(),
+            max_connections: 1024,
+            max_connections_per_ip: 256,
+            max_header_bytes: 16 * 1024,
+            ops_listen: None,
         }
     }
 }
@@ -435,6 +459,14 @@ impl Config {
             ));
         }
         self.validate_auth()?;
+        if self.server.max_connections == 0 || self.server.max_header_bytes < 8192 {
+            return Err(ConfigError(
+                "server.max_connections must be positive and server.max_header_bytes at least 8192"
+                    .into(),
+            ));
+        }
+        self.admin.validate()?;
+        self.audit.validate()?;
         if self.queue.window_secs == 0
             || self.queue.job_timeout_secs == 0
             || self.queue.max_attempts == 0

@@ -44,6 +44,31 @@ impl Backend {
     }
 }
 
+/// Creates a missing SQLite file (and its directories, 0700) empty with mode 0600 before
+/// SQLite opens it: SQLite gives its `-wal` and `-shm` files the database file's mode,
+/// so none of them is readable by other users. An existing file is left as it is.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    if path.as_os_str().is_empty() || path == Path::new(":memory:") || path.exists() {
+        return Ok(());
+    }
+    if let Some(parent) = path.parent() {
+        crate::keys::create_private_dir(parent)?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
@@ -76,11 +101,7 @@ impl DbPool {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
                     .disable_statement_logging();
-                if let Some(parent) = options.get_filename().parent() {
-                    if !parent.as_os_str().is_empty() && !Path::exists(parent) {
-                        std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
-                    }
-                }
+                create_private_file(options.get_filename()).map_err(sqlx::Error::Io)?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)

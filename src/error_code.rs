@@ -42,6 +42,8 @@ pub enum ErrorCode {
     /// An email (in a path or a token) that is malformed or holds invisible, bidi-control
     /// or non-NFC characters (API.md §Identity).
     InvalidEmail,
+    /// An operator blocked this owner's uploads for a while (the message says until when).
+    UploadsBlocked,
 }
 
 impl ErrorCode {
@@ -64,6 +66,7 @@ impl ErrorCode {
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::InvalidEmail => "invalid_email",
+            Self::UploadsBlocked => "uploads_blocked",
         }
     }
 }

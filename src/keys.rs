@@ -101,7 +101,7 @@ fn load_or_create_file(path: &Path) -> Result<KeysConfig, String> {
 pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     use std::io::Write as _;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        create_private_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -116,6 +116,22 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Creates `dir` and any missing parents readable only by their owner (0700); existing
+/// directories keep their mode (an operator may have chosen it).
+pub fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.exists() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// A fresh base64 32-byte key, for `moocard keygen` and docs.

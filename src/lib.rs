@@ -5,7 +5,9 @@
 //! on this crate, never the reverse; its `moocard` binary runs both.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod crop;
@@ -22,7 +24,6 @@ pub mod limits;
 pub mod maintenance;
 pub mod probe;
 pub mod profiles;
-pub mod ratelimit;
 pub mod store;
 pub mod telemetry;
 pub mod uploads;

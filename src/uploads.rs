@@ -2,9 +2,10 @@
 //! the original staged encrypted, the avatar record moved to `queued` under a new
 //! generation, then the job enqueued. The job carries ids only.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use crate::{
+    admin::{rfc3339_ms, Operators},
     config::Config,
     crop::Crop,
     domain::{
@@ -16,7 +17,6 @@ use crate::{
     jobs::{JobQueue, ProcessAvatar},
     probe::{probe, ProbeError},
     profiles::{now_ms, now_rfc3339, upload_aad, ProfileError, Profiles},
-    ratelimit::RateLimiter,
     ErrorCode,
 };
 
@@ -32,6 +32,12 @@ pub enum UploadError {
         limit: u32,
         /// The configured window.
         window: u64,
+    },
+    /// An operator blocked this owner's uploads.
+    #[error("uploads for this address are blocked by an operator until {}", rfc3339_ms(*until_ms))]
+    Blocked {
+        /// Milliseconds since the epoch.
+        until_ms: i64,
     },
     /// The cheap checks failed (size, type, dimensions).
     #[error(transparent)]
@@ -70,22 +76,22 @@ pub struct Uploads {
     profiles: Profiles,
     queue: JobQueue,
     config: Arc<Config>,
-    limiter: Arc<RateLimiter>,
+    operators: Operators,
 }
 
 impl Uploads {
     /// Builds the service.
-    pub fn new(profiles: Profiles, queue: JobQueue, config: Arc<Config>) -> Self {
-        let q = &config.queue;
-        let limiter = Arc::new(RateLimiter::new(
-            q.uploads_per_window,
-            Duration::from_secs(q.window_secs),
-        ));
+    pub fn new(
+        profiles: Profiles,
+        queue: JobQueue,
+        config: Arc<Config>,
+        operators: Operators,
+    ) -> Self {
         Self {
             profiles,
             queue,
             config,
-            limiter,
+            operators,
         }
     }
 
@@ -103,17 +109,35 @@ impl Uploads {
     ) -> Result<Accepted, UploadError> {
         let owner = self.profiles.owner(email);
         let q = &self.config.queue;
-        self.limiter
-            .check(&owner)
-            .map_err(|retry_after| UploadError::RateLimited {
-                retry_after,
-                limit: q.uploads_per_window,
-                window: q.window_secs,
-            })?;
+        if let Some(until_ms) = self
+            .operators
+            .upload_block(email)
+            .await
+            .map_err(ProfileError::from)?
+        {
+            return Err(UploadError::Blocked { until_ms });
+        }
         let probed = probe(bytes, &self.config.limits)?;
         if let Some(c) = &crop {
             let (w, h) = probed.oriented_size();
             c.check(w, h).map_err(UploadError::Crop)?;
+        }
+        // Counted in the database, so the limits hold over every API node (issue 16).
+        let windows = [
+            (q.uploads_per_window, q.window_secs as i64 * 1000),
+            (self.config.quotas.uploads_per_day, 86_400_000),
+        ];
+        if let Err((i, wait_ms)) = self
+            .operators
+            .count_upload(&owner, &windows)
+            .await
+            .map_err(ProfileError::from)?
+        {
+            return Err(UploadError::RateLimited {
+                retry_after: (wait_ms.max(1) as u64).div_ceil(1000),
+                limit: windows[i].0,
+                window: windows[i].1 as u64 / 1000,
+            });
         }
         let depth = self.queue.depth().await.map_err(|e| {
             tracing::warn!(error = %e, "queue depth check failed");

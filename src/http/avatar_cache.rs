@@ -107,8 +107,8 @@ struct Resolved {
     expires: Instant,
 }
 
-/// An `/images/{id}` entry and when it expires.
-type ImageEntry = (Arc<Served>, Instant);
+/// An `/images/{id}` entry, when it expires, and the image epoch it was loaded under.
+type ImageEntry = (Arc<Served>, Instant, u64);
 
 /// Weighs entries by the bytes they hold, so `avatars.cache_bytes` bounds memory.
 #[derive(Clone, Copy)]
@@ -167,6 +167,10 @@ pub struct AvatarCache {
     ttl: Duration,
     drawn: Vec<OnceLock<Arc<Served>>>,
     stamps: Box<[AtomicU64]>,
+    /// Bumped by every invalidation: an `/images/{id}` entry loaded under an older epoch
+    /// is asked for again, so an image this node replaced, deleted or took down answers
+    /// 404 at once (the entries don't know their owner; writes are rare next to reads).
+    image_epoch: AtomicU64,
     /// Configured sizes, ascending.
     sizes: Vec<u32>,
     /// `Cache-Control` of `/avatar/...` (`public, max-age=<avatars.max_age_secs>`).
@@ -258,6 +262,7 @@ impl AvatarCache {
                 .map(|_| OnceLock::new())
                 .collect(),
             stamps: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            image_epoch: AtomicU64::new(0),
             sizes,
             max_age: HeaderValue::from_str(&format!("public, max-age={}", a.max_age_secs))
                 .unwrap_or(HeaderValue::from_static("public, max-age=300")),
@@ -408,8 +413,8 @@ impl AvatarCache {
     }
 
     fn cached_image(&self, id: &str, now: Instant) -> Option<Arc<Served>> {
-        let (served, expires) = self.images.get(id)?;
-        (now < expires).then_some(served)
+        let (served, expires, epoch) = self.images.get(id)?;
+        (now < expires && epoch == self.image_epoch.load(Ordering::Acquire)).then_some(served)
     }
 
     async fn fetch_image(
@@ -421,12 +426,14 @@ impl AvatarCache {
         if let Some(hit) = self.cached_image(id, now) {
             return Ok(Some(hit));
         }
+        // Read before the database, like the stamps in `resolve`.
+        let epoch = self.image_epoch.load(Ordering::Acquire);
         let Some(img) = profiles.store().get_image(id).await? else {
             return Ok(None);
         };
         let s = served(img.bytes, &img.content_type, Some(id), &self.max_age);
         self.images
-            .insert(id.to_owned(), (s.clone(), now + self.ttl));
+            .insert(id.to_owned(), (s.clone(), now + self.ttl, epoch));
         Ok(Some(s))
     }
 
@@ -503,5 +510,12 @@ impl AvatarCache {
     /// owner, such as a worker embedded in this process).
     pub fn invalidate_owner(&self, owner: &OwnerKey) {
         self.bump(bucket_of(&owner.0));
+        self.image_epoch.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Forgets the answers cached for one request hash (an operator takedown by hash).
+    pub fn invalidate_hash(&self, hash: &AvatarHash) {
+        self.bump(bucket_of(&key_of(hash)[1..]));
+        self.image_epoch.fetch_add(1, Ordering::AcqRel);
     }
 }

@@ -50,6 +50,9 @@ pub enum ApiError {
     /// 400 `invalid_email`: the path's or the token's email is not acceptable.
     #[error("{0}")]
     InvalidEmail(String),
+    /// 403 `uploads_blocked`, saying until when.
+    #[error("{0}")]
+    UploadsBlocked(String),
     /// 500; the detail is logged, not sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -88,6 +91,7 @@ impl ApiError {
             Self::Unprocessable(code, _) => *code,
             Self::RateLimited(..) => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
+            Self::UploadsBlocked(_) => ErrorCode::UploadsBlocked,
             Self::Internal(_) | Self::Integrity(_) => ErrorCode::Internal,
         }
     }
@@ -101,6 +105,7 @@ impl ApiError {
             | Self::InvalidEmail(_)
             | Self::Auth(AuthError::InvalidEmail(_)) => StatusCode::BAD_REQUEST,
             Self::Auth(e) if e.is_forbidden() => StatusCode::FORBIDDEN,
+            Self::UploadsBlocked(_) => StatusCode::FORBIDDEN,
             Self::Auth(_) => StatusCode::UNAUTHORIZED,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,

@@ -6,7 +6,8 @@ use axum::{
 };
 use serde::de::DeserializeOwned;
 
-use super::{error::ApiError, AppState};
+use super::{error::ApiError, service::ClientAddr, AppState};
+use crate::audit::{Event, EventKind};
 use crate::domain::email::Email;
 
 /// JSON body with `{code, message}` rejections.
@@ -25,6 +26,21 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
             }
             Err(rejection) => Err(ApiError::BadRequest(rejection.body_text())),
         }
+    }
+}
+
+/// A query string with `{code, message}` rejections: a malformed or duplicated parameter
+/// (`?crop=..&crop=..`) is a 400 JSON error naming it, never axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded::from_str(query)
+            .map(Self)
+            .map_err(|e| ApiError::BadRequest(format!("invalid query string: {e}")))
     }
 }
 
@@ -50,7 +66,16 @@ impl FromRequestParts<AppState> for Owner {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(crate::auth::AuthError::Missing)?;
-        let token_email = state.verifier.authenticate(token).await?;
+        let token_email = match state.verifier.authenticate(token).await {
+            Ok(email) => email,
+            Err(e) => {
+                let mut event = Event::new(EventKind::TokenRefused, false);
+                event.reason = Some(e.to_string());
+                event.src = parts.extensions.get::<ClientAddr>().map(|a| a.0);
+                state.audit.record(&event);
+                return Err(e.into());
+            }
+        };
         let Path(raw): Path<String> = Path::from_request_parts(parts, state)
             .await
             .map_err(|e| ApiError::BadRequest(e.body_text()))?;

@@ -1,11 +1,13 @@
 //! The HTTP layer: router, shared state and middleware. No SQL and no crypto here;
 //! handlers parse, call domain code and map the result.
 
+pub mod admission;
 pub mod avatar_cache;
 pub mod error;
 pub mod extract;
 pub mod openapi;
 pub mod owner;
+pub mod owner_limit;
 pub mod page;
 pub mod routes;
 pub mod server;
@@ -76,6 +78,12 @@ pub struct SharedState {
     /// The dev-mode signer behind the page's one-click sign-in; `None` unless the server
     /// runs in dev mode on a loopback address.
     pub dev_signer: Option<Arc<crate::auth::dev::DevSigner>>,
+    /// Operator actions and shared limits.
+    pub operators: crate::admin::Operators,
+    /// The audit log.
+    pub audit: Arc<crate::audit::AuditLog>,
+    /// Per-client-address limit of owner requests on this node.
+    pub owner_ip_limit: Option<Arc<owner_limit::OwnerIpLimit>>,
 }
 
 impl AppState {
@@ -113,12 +121,10 @@ pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.limits.max_upload_bytes).unwrap_or(usize::MAX);
     let timeout = state.config.request_timeout();
     let mut app = Router::new()
-        .merge(owner::routes(&state.config))
+        .merge(owner::routes(&state))
+        .merge(routes::admin::routes())
         .route("/v1/limits", get(routes::limits::get_limits))
-        .route("/__lbheartbeat__", get(routes::ops::lbheartbeat))
-        .route("/__heartbeat__", get(routes::ops::heartbeat))
-        .route("/__version__", get(routes::ops::version))
-        .route("/metrics", get(routes::ops::metrics))
+        .merge(ops_routes(state.config.server.ops_listen.is_none()))
         // Issue 6: the profile page (its CSP applies to these routes only) and the API document.
         .merge(page::routes(&state.config))
         .route("/v1/auth/config", get(routes::signin::get_sign_in_config))
@@ -151,6 +157,27 @@ pub fn router(state: AppState) -> Router {
         .merge(routes::public::router(state))
 }
 
+/// The Dockerflow routes; `/metrics` and `/__heartbeat__` only with `private` (they move
+/// to `server.ops_listen` when it is set).
+fn ops_routes(private: bool) -> Router<AppState> {
+    let r = Router::new()
+        .route("/__lbheartbeat__", get(routes::ops::lbheartbeat))
+        .route("/__version__", get(routes::ops::version));
+    if !private {
+        return r;
+    }
+    r.route("/__heartbeat__", get(routes::ops::heartbeat))
+        .route("/metrics", get(routes::ops::metrics))
+}
+
+/// The router of `server.ops_listen`: every Dockerflow route and `/metrics`.
+pub fn ops_router(state: AppState) -> Router {
+    ops_routes(true)
+        .fallback(not_found)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .with_state(state)
+}
+
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such resource".into())
 }
@@ -162,8 +189,18 @@ async fn method_not_allowed(method: Method) -> Response {
     res
 }
 
-/// Turns axum's plain-text 413 (from `DefaultBodyLimit`) into the JSON error with the limit.
+/// Answers a declared `Content-Length` over the limit at once (rather than after reading
+/// or waiting for the body), and turns axum's plain-text 413 (from `DefaultBodyLimit`)
+/// into the JSON error with the limit.
 async fn limit_errors(req: axum::extract::Request, next: middleware::Next, limit: u64) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return ApiError::PayloadTooLarge(limit).into_response();
+    }
     let res = next.run(req).await;
     let is_plain = res
         .headers()

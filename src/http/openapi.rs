@@ -57,6 +57,7 @@ use super::routes;
         crate::domain::avatar::AvatarState,
         crate::domain::avatar::AvatarError,
         crate::limits::ImageLimits,
+        crate::http::routes::limits::PublishedLimits,
     )),
     modifiers(&Security, &UploadBody, &ErrorResponses),
     tags(

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use axum::{
     http::{header, HeaderValue, Method, StatusCode},
+    middleware,
     routing::{get, MethodRouter},
     Router,
 };
@@ -22,8 +23,8 @@ use crate::config::Config;
 const PREFLIGHT_MAX_AGE: Duration = Duration::from_secs(600);
 
 /// The owner routes with their layers.
-pub fn routes(config: &Config) -> Router<AppState> {
-    let cors = cors(config);
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let cors = cors(&state.config);
     // The CORS layer answers preflights itself, but only for a method the route has: the
     // router's JSON 405 fallback replaces a layered fallback, so OPTIONS gets a route.
     let with_options = |r: MethodRouter<AppState>| match cors {
@@ -47,6 +48,11 @@ pub fn routes(config: &Config) -> Router<AppState> {
                     .delete(routes::uploads::delete_avatar),
             ),
         )
+        // Issue 16: the per-address limit; inside CORS so that a browser can read its 429.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            super::owner_limit::limit_owner_requests,
+        ))
         // Profiles are personal: no shared or browser cache may keep them.
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,

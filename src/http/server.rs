@@ -13,6 +13,10 @@
 //! idle keep-alive. It is a watchdog task per connection that looks at two counters every
 //! half period, rather than hyper's own header timer, which arms and disarms a timer (and
 //! allocates) on every request: measured ~600 instructions per hot request.
+//!
+//! Caps: `http::admission` decides which accepted connections are served
+//! (`server.max_connections`, `server.max_connections_per_ip`); the request head is
+//! bounded by `server.max_header_bytes`.
 
 use std::{
     convert::Infallible,
@@ -30,7 +34,7 @@ use axum::{http::Request, response::Response};
 use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown};
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use super::{service::HttpFuture, HttpService};
+use super::{admission::Admission, service::HttpFuture, HttpService};
 
 /// Serves `service` on `listener` until `shutdown` resolves, then stops accepting, lets
 /// in-flight requests finish (idle connections close at once) and returns when every
@@ -40,21 +44,36 @@ pub async fn serve(
     service: HttpService,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let idle_after = Duration::from_secs(service.config().server.idle_timeout_secs);
+    let config = &service.config().server;
+    let idle_after = Duration::from_secs(config.idle_timeout_secs);
+    let admission = Admission::new(config);
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true);
+    // The head budget bounds what a slow client can make us buffer (hyper's default is
+    // about 400 KB per connection).
+    http.keep_alive(true).max_buf_size(config.max_header_bytes);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut backoff = Backoff::default();
     loop {
-        let tcp = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
-                Ok((tcp, _peer)) => tcp,
+                Ok(pair) => {
+                    backoff.reset();
+                    pair
+                }
                 Err(e) => {
-                    accept_failed(&e).await;
+                    backoff.after(&e).await;
                     continue;
                 }
             },
+        };
+        let place = match admission.admit(peer.ip()) {
+            Ok(place) => place,
+            Err(why) => {
+                admission.refuse(tcp, why);
+                continue;
+            }
         };
         // Responses go out in one write; Nagle would only hold back the next small write
         // (a 304, a pipelined answer) for an ACK, which shows up as tail latency.
@@ -63,6 +82,7 @@ pub async fn serve(
         let svc = ConnService {
             inner: service.clone(),
             activity: activity.clone(),
+            peer: peer.ip(),
         };
         let conn = graceful.watch(http.serve_connection(TokioIo::new(tcp), svc));
         let task = tokio::spawn(async move {
@@ -70,6 +90,7 @@ pub async fn serve(
                 // Peers resetting is routine; not worth more than debug.
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            drop(place);
         });
         tokio::spawn(watchdog(task, activity, idle_after));
     }
@@ -78,18 +99,34 @@ pub async fn serve(
     Ok(())
 }
 
-/// Per-connection accept errors (the peer reset before we took it) are routine; running
-/// out of file descriptors is not, and retrying at once would spin, so back off briefly.
-async fn accept_failed(e: &std::io::Error) {
-    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(
-        e.kind(),
-        ConnectionAborted | ConnectionRefused | ConnectionReset
-    ) {
-        return;
+/// Waiting after a failed accept. Per-connection errors (the peer reset before we took
+/// it) are routine; running out of file descriptors is not, and retrying at once would
+/// spin. The wait starts short and doubles to 1 s, so that the listener (and with it
+/// `/__lbheartbeat__`) is back within milliseconds once descriptors are free again.
+#[derive(Default)]
+struct Backoff {
+    next: Option<Duration>,
+}
+
+impl Backoff {
+    async fn after(&mut self, e: &std::io::Error) {
+        use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+        if matches!(
+            e.kind(),
+            ConnectionAborted | ConnectionRefused | ConnectionReset
+        ) {
+            return;
+        }
+        let wait = self.next.unwrap_or(Duration::from_millis(5));
+        self.next = Some((wait * 2).min(Duration::from_secs(1)));
+        tracing::error!(error = %e, wait_ms = wait.as_millis() as u64, "accept failed; backing off");
+        metrics::counter!("moocard_accept_errors_total").increment(1);
+        tokio::time::sleep(wait).await;
     }
-    tracing::error!(error = %e, "accept failed; retrying in 1 s");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    fn reset(&mut self) {
+        self.next = None;
+    }
 }
 
 /// What the watchdog reads of one connection. A request counts as finished when its
@@ -140,6 +177,7 @@ async fn watchdog(conn: JoinHandle<()>, activity: Arc<Activity>, idle_after: Dur
 struct ConnService {
     inner: HttpService,
     activity: Arc<Activity>,
+    peer: std::net::IpAddr,
 }
 
 impl hyper::service::Service<Request<hyper::body::Incoming>> for ConnService {
@@ -150,7 +188,7 @@ impl hyper::service::Service<Request<hyper::body::Incoming>> for ConnService {
     fn call(&self, req: Request<hyper::body::Incoming>) -> Counted {
         self.activity.in_flight.fetch_add(1, Relaxed);
         Counted {
-            inner: self.inner.dispatch(req),
+            inner: self.inner.dispatch_from(req, self.peer),
             activity: self.activity.clone(),
         }
     }

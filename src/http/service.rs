@@ -42,13 +42,31 @@ use crate::{
 pub struct HttpService {
     state: AppState,
     router: Router,
+    /// Whether plain public reads take the short cut (not on the ops listener).
+    public: bool,
 }
 
+/// The client address of a request (from the TCP peer), for per-address limits. Absent
+/// when a test drives the router without a socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 impl HttpService {
+    /// Every route of the main listener.
     pub fn new(state: AppState) -> Self {
         Self {
             router: super::router(state.clone()),
             state,
+            public: true,
+        }
+    }
+
+    /// The Dockerflow routes and `/metrics` only, for `server.ops_listen`.
+    pub fn ops(state: AppState) -> Self {
+        Self {
+            router: super::ops_router(state.clone()),
+            state,
+            public: false,
         }
     }
 
@@ -109,7 +127,38 @@ impl HttpService {
         B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        match public_route(req.method(), req.uri().path()) {
+        self.dispatch_inner(req, None)
+    }
+
+    /// [`Self::dispatch`] for a request from `peer`; routes other than the public reads
+    /// see it as a [`ClientAddr`] extension.
+    pub fn dispatch_from<B>(
+        &self,
+        req: axum::http::Request<B>,
+        peer: std::net::IpAddr,
+    ) -> HttpFuture
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        self.dispatch_inner(req, Some(peer))
+    }
+
+    fn dispatch_inner<B>(
+        &self,
+        mut req: axum::http::Request<B>,
+        peer: Option<std::net::IpAddr>,
+    ) -> HttpFuture
+    where
+        B: axum::body::HttpBody<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
+        let short_cut = if self.public {
+            public_route(req.method(), req.uri().path())
+        } else {
+            None
+        };
+        match short_cut {
             Some((route, _)) => {
                 let state = self.state.clone();
                 // Only the head is kept across awaits: a request body is not `Sync`.
@@ -118,10 +167,15 @@ impl HttpService {
             }
             // Boxed too, so that the future type is one `Unpin` box (`http::server`
             // wraps it); this path is not the hot one.
-            None => Box::pin(tower::Service::call(
-                &mut self.router.clone(),
-                req.map(Body::new),
-            )),
+            None => {
+                if let Some(ip) = peer {
+                    req.extensions_mut().insert(ClientAddr(ip));
+                }
+                Box::pin(tower::Service::call(
+                    &mut self.router.clone(),
+                    req.map(Body::new),
+                ))
+            }
         }
     }
 }

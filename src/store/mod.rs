@@ -13,6 +13,20 @@ use crate::{
     domain::record::RecordKey,
 };
 
+/// The SQL condition body "this owner (a column expression) is under a takedown": one of
+/// its lookup aliases is listed in `takedown_aliases` (migrations 0013-0014).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! taken_down_owner_sql {
+    ($owner:literal) => {
+        concat!(
+            "SELECT 1 FROM aliases tda JOIN takedown_aliases tdt ON tdt.alias = tda.alias WHERE tda.owner_key = ",
+            $owner
+        )
+    };
+}
+pub use taken_down_owner_sql;
+
 /// Storage failures, typed so the HTTP layer can map them (conflicts, outages).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -172,7 +186,8 @@ pub trait ProfileStore: Send + Sync + 'static {
         live_generation: Option<i64>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
-    /// One variant by content id (live or not yet cleaned up).
+    /// One live variant by content id; `None` once it is replaced or deleted, or while its
+    /// owner is taken down.
     async fn get_image(&self, id: &str) -> Result<Option<StoredImage>, StoreError>;
     /// Deletes images that are not live and older than the cutoff; how many.
     async fn purge_dead_images(&self, created_before_ms: i64) -> Result<u64, StoreError>;

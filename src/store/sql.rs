@@ -154,7 +154,13 @@ macro_rules! sql_store {
             }
 
             async fn resolve_alias(&self, alias: &[u8; 32]) -> Result<Option<OwnerKey>, StoreError> {
-                let owner: Option<Vec<u8>> = sqlx::query_scalar("SELECT owner_key FROM aliases WHERE alias = ?")
+                // An owner under an operator takedown (any of its aliases listed in
+                // takedown_aliases) resolves to nobody: the default is served.
+                let owner: Option<Vec<u8>> = sqlx::query_scalar(concat!(
+                    "SELECT a.owner_key FROM aliases a WHERE a.alias = ? AND NOT EXISTS (",
+                    $crate::store::taken_down_owner_sql!("a.owner_key"),
+                    ")"
+                ))
                     .bind(&alias[..])
                     .fetch_optional(&self.pool)
                     .await?;
@@ -261,7 +267,13 @@ macro_rules! sql_store {
 
             async fn get_image(&self, id: &str) -> Result<Option<StoredImage>, StoreError> {
                 let row: Option<(String, Vec<u8>)> =
-                    sqlx::query_as("SELECT content_type, bytes FROM images WHERE id = ?")
+                    // Only live images of owners not taken down (API.md §Public reads: a
+                    // replaced, deleted or taken-down image answers 404).
+                    sqlx::query_as(concat!(
+                        "SELECT i.content_type, i.bytes FROM images i WHERE i.id = ? AND i.live = 1 AND NOT EXISTS (",
+                        $crate::store::taken_down_owner_sql!("i.owner_key"),
+                        ")"
+                    ))
                         .bind(id)
                         .fetch_optional(&self.pool)
                         .await?;

@@ -4,10 +4,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod audit;
 mod auth;
 mod encryption;
 mod identity;
 mod oidc;
+mod hardening;
+mod operators;
 mod ops;
 mod profiles;
 mod provider;

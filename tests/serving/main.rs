@@ -144,15 +144,24 @@ impl TestApp {
         variants.into_iter().map(|(s, v)| (s, v.id)).collect()
     }
 
+    /// Sets the avatar record and, in the same transaction, which images are live (only
+    /// live images are served at `/images/{id}`), as a worker's commit does.
     async fn set_current(&self, email: &Email, current: Option<LiveAvatar>, state: AvatarState) {
         let owner = self.app.profiles.owner(email);
+        // The record (and the owner's aliases) must exist before the commit.
         self.app
             .profiles
-            .update::<AvatarRecord, _>(Some(email), &owner, RecordKey::Avatar, |mut rec| {
+            .update::<AvatarRecord, _>(Some(email), &owner, RecordKey::Avatar, |rec| Ok(Some(rec)))
+            .await
+            .unwrap();
+        let live = current.as_ref().map(|c| c.generation);
+        self.app
+            .profiles
+            .commit_avatar(&owner, |mut rec| {
                 rec.generation += 1;
                 rec.state = state;
                 rec.current = current.clone();
-                Ok(Some(rec))
+                Some((rec, live))
             })
             .await
             .unwrap();

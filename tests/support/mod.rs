@@ -116,6 +116,8 @@ pub fn test_config(db: &TestDb) -> Config {
     };
     config.database.url = db.url.clone();
     config.database.max_connections = 8;
+    // Audit lines would go to stdout past the test harness's capture.
+    config.audit.output = "off".into();
     config.validate().expect("valid test config")
 }
 
@@ -197,21 +199,7 @@ impl TestApp {
 
     /// Sends a request through the router.
     pub async fn send(&self, req: Request<Body>) -> TestResponse {
-        let res = self.router.clone().oneshot(req).await.expect("infallible");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let body = res
-            .into_body()
-            .collect()
-            .await
-            .expect("body")
-            .to_bytes()
-            .to_vec();
-        TestResponse {
-            status,
-            headers,
-            body,
-        }
+        send_to(&self.router, req).await
     }
 
     /// A request with an optional bearer token and body.
@@ -254,6 +242,25 @@ impl TestApp {
             Some(("application/json", body.to_string().into_bytes())),
         )
         .await
+    }
+}
+
+/// Sends a request through `router` (any node's service) and reads the whole answer.
+pub async fn send_to(router: &HttpService, req: Request<Body>) -> TestResponse {
+    let res = router.clone().oneshot(req).await.expect("infallible");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = res
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes()
+        .to_vec();
+    TestResponse {
+        status,
+        headers,
+        body,
     }
 }
 

@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use moocard::{config::Config, App, Migrations};
 
+mod admin_cli;
+
 // mimalloc: small allocations (request heads, header maps, futures) are most of the
 // allocator's work on the hot avatar path, where it measured cheaper than glibc's malloc
 // (bench/SERVING.md).
@@ -69,6 +71,11 @@ enum Command {
     },
     /// Print the default configuration, every key documented with its env var.
     Config,
+    /// Operator actions on the database: takedown, restore, list, new-token.
+    Admin {
+        #[command(subcommand)]
+        command: admin_cli::AdminCommand,
+    },
 }
 
 #[tokio::main]
@@ -134,8 +141,13 @@ async fn main() -> anyhow::Result<()> {
                 "rewrapped {total} data keys under {:?}",
                 app.profiles.ring().active_id()
             );
+            let mut e = moocard::audit::Event::new(moocard::audit::EventKind::KeyRotation, true);
+            e.count = Some(total as u64);
+            e.reason = Some(format!("active key {}", app.profiles.ring().active_id()));
+            app.audit.record(&e);
             Ok(())
         }
+        Command::Admin { command } => admin_cli::run(config, command).await,
         Command::Config => {
             // The documented example; tests/config_example.rs keeps it equal to the defaults.
             print!("{}", include_str!("../../deploy/moocard.example.toml"));
@@ -170,6 +182,9 @@ async fn serve(
             "DEV MODE: no auth.issuer configured; tokens are signed by a local key in {} (mint one with `moocard token <email>`). Never run this in production.",
             app.config.data_dir.display()
         );
+        let mut e = moocard::audit::Event::new(moocard::audit::EventKind::DevModeStart, true);
+        e.reason = Some(format!("listen {}", app.config.server.listen));
+        app.audit.record(&e);
     }
     let listener = tokio::net::TcpListener::bind(app.config.server.listen)
         .await
@@ -193,6 +208,14 @@ async fn serve(
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
+    if let Some(addr) = app.config.server.ops_listen {
+        let ops = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (server.ops_listen)"))?;
+        tracing::info!(listen = %ops.local_addr()?, "metrics and heartbeat on their own address");
+        let service = moocard::http::HttpService::ops(app.state());
+        tokio::spawn(moocard::serve(ops, service, stopped(stop_rx.clone())));
+    }
     let grace = std::time::Duration::from_secs(app.config.server.shutdown_grace_secs);
     let mut server = tokio::spawn(moocard::serve(listener, service, stopped(stop_rx.clone())));
     let grace_over = async move {

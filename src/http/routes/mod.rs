@@ -1,5 +1,6 @@
 //! One file per resource.
 
+pub mod admin;
 pub mod avatar;
 pub mod images;
 pub mod limits;

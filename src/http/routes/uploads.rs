@@ -2,7 +2,7 @@
 
 use axum::{
     body::Bytes,
-    extract::{FromRequest, Query, Request, State},
+    extract::{FromRequest, Request, State},
     http::{header, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -13,7 +13,11 @@ use serde_json::json;
 use crate::{
     crop::Crop,
     domain::avatar::AvatarStatus,
-    http::{error::ApiError, extract::Owner, AppState},
+    http::{
+        error::ApiError,
+        extract::{ApiQuery, Owner},
+        AppState,
+    },
     probe::ProbeError,
     uploads::UploadError,
     ErrorCode,
@@ -38,7 +42,7 @@ pub struct UploadQuery {
 pub async fn put_avatar(
     State(state): State<AppState>,
     Owner(email): Owner,
-    Query(query): Query<UploadQuery>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
     req: Request,
 ) -> Result<Response, ApiError> {
     let crop = query
@@ -65,13 +69,16 @@ pub async fn put_avatar(
             "the request body must be the image bytes".into(),
         ));
     }
-    let accepted = state
-        .uploads
-        .accept(&email, &body, crop)
-        .await
-        .map_err(upload_error)?;
+    let accepted = match state.uploads.accept(&email, &body, crop).await {
+        Ok(accepted) => accepted,
+        Err(e) => {
+            let err = upload_error(e);
+            audit_refusal(&state, &email, &err);
+            return Err(err);
+        }
+    };
     state.on_avatar_changed(&email);
-    let location = format!("/v1/profiles/{}/avatar", email.as_str());
+    let location = avatar_location(&email);
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
@@ -80,9 +87,44 @@ pub async fn put_avatar(
         .into_response())
 }
 
+/// `Location` of an upload: the status path, the email percent-encoded (an email may
+/// hold characters that are not valid in a header or a path segment).
+fn avatar_location(email: &crate::domain::email::Email) -> String {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    // RFC 3986 unreserved characters and `@` stay as they are.
+    const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b'@');
+    format!(
+        "/v1/profiles/{}/avatar",
+        utf8_percent_encode(email.as_str(), SEGMENT)
+    )
+}
+
+/// Writes a refused upload to the audit log (a rate limit as `rate_limited`).
+fn audit_refusal(state: &AppState, email: &crate::domain::email::Email, err: &ApiError) {
+    use crate::audit::{Event, EventKind};
+    if err.status().is_server_error() {
+        return;
+    }
+    let kind = match err {
+        ApiError::RateLimited(..) => EventKind::RateLimited,
+        _ => EventKind::UploadRefused,
+    };
+    let mut e = Event::new(kind, false);
+    e.owner = Some(state.audit.owner_id(&state.profiles.owner(email)));
+    e.code = Some(err.code().as_str().into());
+    e.reason = Some(err.to_string());
+    state.audit.record(&e);
+}
+
 fn upload_error(e: UploadError) -> ApiError {
     let message = e.to_string();
     match e {
+        UploadError::Blocked { .. } => ApiError::UploadsBlocked(message),
         UploadError::RateLimited { retry_after, .. } => ApiError::RateLimited(retry_after, message),
         UploadError::Probe(p) => match p {
             ProbeError::TooManyBytes { limit, .. } => ApiError::PayloadTooLarge(limit),
