@@ -1,9 +1,13 @@
 //! The HTTP layer: router, shared state and middleware. No SQL and no crypto here;
 //! handlers parse, call domain code and map the result.
 
+pub mod alias_filter;
 pub mod avatar_cache;
+pub mod avatar_query;
+pub mod breaker;
 pub mod error;
 pub mod extract;
+pub mod graphics;
 pub mod openapi;
 pub mod page;
 pub mod routes;
