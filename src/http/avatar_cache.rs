@@ -34,12 +34,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use axum::{
-    body::Bytes,
-    http::{header, HeaderMap, HeaderValue},
-};
+use axum::http::HeaderValue;
 use quick_cache::{sync::Cache, Weighter};
-use sha2::{Digest as _, Sha256};
+
+pub use super::served::Served;
+pub(crate) use super::served::{served, SERVED_OVERHEAD};
 
 use crate::{
     config::Config,
@@ -47,61 +46,14 @@ use crate::{
     domain::{
         avatar::AvatarRecord, email::Email, ids::AvatarHash, ids::OwnerKey, record::RecordKey,
     },
-    http::{alias_filter::AliasFilter, breaker::Breaker, graphics::Graphics},
+    http::{
+        alias_filter::AliasFilter,
+        breaker::{Breaker, Gate},
+        graphics::Graphics,
+    },
     profiles::{ProfileError, Profiles},
     store::StoreError,
 };
-
-/// A response body with its header values, built once and shared.
-#[derive(Debug)]
-pub struct Served {
-    /// The image bytes (cloning is a reference-count bump).
-    pub body: Bytes,
-    /// `image/jpeg` or `image/png`.
-    pub content_type: HeaderValue,
-    /// Strong entity tag, quoted.
-    pub etag: HeaderValue,
-    /// The headers of `/avatar/...`'s 200 and 304 (indexed by "not modified"): cloning a
-    /// built map costs a fraction of building it, on the hottest path there is.
-    pub avatar_headers: [HeaderMap; 2],
-}
-
-/// Memory a [`Served`] takes besides its body (its header maps), for the cache weighers.
-const SERVED_OVERHEAD: usize = 1536;
-
-impl Served {
-    /// The headers of a public image answer: a 200 (with `Content-Type`) or a 304.
-    pub fn headers(&self, cache_control: &HeaderValue, not_modified: bool) -> HeaderMap {
-        image_headers(&self.content_type, &self.etag, cache_control, not_modified)
-    }
-}
-
-fn image_headers(
-    content_type: &HeaderValue,
-    etag: &HeaderValue,
-    cache_control: &HeaderValue,
-    not_modified: bool,
-) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(6);
-    if !not_modified {
-        h.insert(header::CONTENT_TYPE, content_type.clone());
-    }
-    h.insert(header::ETAG, etag.clone());
-    h.insert(header::CACHE_CONTROL, cache_control.clone());
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h
-}
 
 /// The resolved answer for one (request hash, size).
 struct Resolved {
@@ -175,7 +127,7 @@ pub struct AvatarCache {
     pub graphics: Graphics,
     /// Which aliases exist (kept current by `alias_filter::spawn_refresh`).
     pub filter: Arc<AliasFilter>,
-    breaker: Breaker,
+    breaker: Arc<Breaker>,
     store_timeout: Duration,
     ttl: Duration,
     stamps: Box<[AtomicU64]>,
@@ -239,42 +191,6 @@ fn bucket_of(bytes: &[u8]) -> usize {
     (u64::from_le_bytes(b) % BUCKETS as u64) as usize
 }
 
-/// A strong ETag: the content id when it is a plain token, else a digest of the bytes.
-fn etag_for(id: Option<&str>, bytes: &[u8]) -> HeaderValue {
-    let token = match id {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= 128
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-        {
-            id.to_owned()
-        }
-        _ => hex::encode(&Sha256::digest(bytes)[..12]),
-    };
-    HeaderValue::from_str(&format!("\"{token}\"")).unwrap_or(HeaderValue::from_static("\"x\""))
-}
-
-/// A shared response body with its prebuilt headers.
-pub(crate) fn served(
-    bytes: Vec<u8>,
-    content_type: &str,
-    id: Option<&str>,
-    max_age: &HeaderValue,
-) -> Arc<Served> {
-    let etag = etag_for(id, &bytes);
-    let content_type = HeaderValue::from_str(content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let avatar_headers = [false, true].map(|nm| image_headers(&content_type, &etag, max_age, nm));
-    Arc::new(Served {
-        body: Bytes::from(bytes),
-        content_type,
-        etag,
-        avatar_headers,
-    })
-}
-
 impl AvatarCache {
     /// Builds empty caches sized from `avatars.*` and `limits.sizes`.
     pub fn new(config: &Config) -> Self {
@@ -290,7 +206,10 @@ impl AvatarCache {
             images: lru(a.cache_bytes / 4),
             graphics: Graphics::new(a.default_cache_bytes, &sizes, max_age.clone()),
             filter: Arc::new(AliasFilter::default()),
-            breaker: Breaker::new(a.breaker_failures, Duration::from_millis(a.breaker_open_ms)),
+            breaker: Arc::new(Breaker::new(
+                a.breaker_failures,
+                Duration::from_millis(a.breaker_open_ms),
+            )),
             store_timeout: Duration::from_millis(a.store_timeout_ms.max(1)),
             ttl,
             stamps: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
@@ -370,8 +289,13 @@ impl AvatarCache {
             metrics::counter!("moocard_avatar_degraded_total").increment(1);
             Lookup::Degraded(served)
         };
-        if !self.breaker.allow(now) {
-            return degraded(stale);
+        match self.breaker.gate(now) {
+            Gate::Closed => {}
+            Gate::Open => return degraded(stale),
+            Gate::Probe => {
+                self.probe(profiles);
+                return degraded(stale);
+            }
         }
         // Concurrent misses on one key (a hot avatar whose entry just expired) share one
         // database read: the first holds the key's placeholder, the others wait for it.
@@ -405,6 +329,21 @@ impl AvatarCache {
                 degraded(stale)
             }
         }
+    }
+
+    /// Checks in the background whether the store answers again, for the open breaker.
+    fn probe(&self, profiles: &Profiles) {
+        let (store, breaker, limit) = (
+            profiles.store().clone(),
+            self.breaker.clone(),
+            self.store_timeout,
+        );
+        tokio::spawn(async move {
+            match tokio::time::timeout(limit, store.ping()).await {
+                Ok(Ok(())) => breaker.success(),
+                _ => breaker.failure(Instant::now()),
+            }
+        });
     }
 
     async fn resolve(

@@ -119,7 +119,7 @@ fn fallback(v: &str, default: &Fallback, hosts: &[String]) -> Fallback {
         return Fallback::Graphic(kind);
     }
     match url_host(v) {
-        Some(host) if hosts.iter().any(|h| *h == host) => Fallback::Redirect(v.to_owned()),
+        Some(host) if hosts.contains(&host) => Fallback::Redirect(v.to_owned()),
         _ => default.clone(),
     }
 }

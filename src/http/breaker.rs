@@ -3,14 +3,25 @@
 //!
 //! Closed: every lookup goes to the database. After `failures` timeouts or connection
 //! errors in a row it opens for `open_for`: lookups are refused at once (two atomic loads)
-//! and callers serve stale entries or defaults. When that time has passed one request is
-//! let through as a probe; its success closes the breaker (recovery without a restart),
-//! its failure opens it again.
+//! and callers serve stale entries or defaults. When that time has passed one caller gets
+//! [`Gate::Probe`] and checks the database in the background (no request waits for it);
+//! success closes the breaker (recovery without a restart), failure opens it again.
 
 use std::{
     sync::atomic::{AtomicU32, AtomicU64, Ordering},
     time::{Duration, Instant},
 };
+
+/// What a lookup may do now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Ask the database.
+    Closed,
+    /// Do not ask; serve a fallback.
+    Open,
+    /// Serve a fallback, and check whether the database is back.
+    Probe,
+}
 
 /// One breaker per node (shared by every public lookup).
 #[derive(Debug)]
@@ -40,15 +51,15 @@ impl Breaker {
     }
 
     /// Whether a lookup may go to the database now. While open, exactly one caller per
-    /// `open_for` gets `true` (the probe).
-    pub fn allow(&self, now: Instant) -> bool {
+    /// `open_for` gets [`Gate::Probe`].
+    pub fn gate(&self, now: Instant) -> Gate {
         let until = self.open_until.load(Ordering::Acquire);
         if until == 0 {
-            return true;
+            return Gate::Closed;
         }
         let t = self.ms(now);
         // Past the deadline: the caller that moves it becomes the probe.
-        t >= until
+        let probe = t >= until
             && self
                 .open_until
                 .compare_exchange(
@@ -57,7 +68,12 @@ impl Breaker {
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 )
-                .is_ok()
+                .is_ok();
+        if probe {
+            Gate::Probe
+        } else {
+            Gate::Open
+        }
     }
 
     fn ms_for(&self) -> u64 {
@@ -106,17 +122,21 @@ mod tests {
     fn opens_after_threshold_probes_once_and_closes() {
         let b = Breaker::new(2, Duration::from_millis(50));
         let t0 = Instant::now();
-        assert!(b.allow(t0));
+        assert_eq!(b.gate(t0), Gate::Closed);
         b.failure(t0);
-        assert!(b.allow(t0), "one failure is not enough");
+        assert_eq!(b.gate(t0), Gate::Closed, "one failure is not enough");
         b.failure(t0);
         assert!(b.is_open());
-        assert!(!b.allow(t0));
+        assert_eq!(b.gate(t0), Gate::Open);
         let later = t0 + Duration::from_millis(80);
-        assert!(b.allow(later), "the first caller after the pause probes");
-        assert!(!b.allow(later), "only one probe per pause");
+        assert_eq!(
+            b.gate(later),
+            Gate::Probe,
+            "the first caller after the pause"
+        );
+        assert_eq!(b.gate(later), Gate::Open, "only one probe per pause");
         b.success();
         assert!(!b.is_open());
-        assert!(b.allow(later));
+        assert_eq!(b.gate(later), Gate::Closed);
     }
 }

@@ -11,6 +11,7 @@ pub mod graphics;
 pub mod openapi;
 pub mod page;
 pub mod routes;
+pub mod served;
 pub mod server;
 pub mod service;
 

@@ -10,6 +10,7 @@
 
 mod changes;
 mod fallbacks;
+mod outage;
 mod reads;
 
 use std::collections::BTreeMap;
