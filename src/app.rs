@@ -112,8 +112,15 @@ impl App {
             config.clone(),
             operators.clone(),
         );
+        let avatar_cache = Arc::new(AvatarCache::new(&config));
+        // Keeps the filter of known aliases current; ends when the cache is dropped.
+        crate::http::alias_filter::spawn_refresh(
+            Arc::downgrade(&avatar_cache.filter),
+            pool.clone(),
+            std::time::Duration::from_millis(config.avatars.filter_refresh_ms),
+        );
         Ok(Self {
-            avatar_cache: Arc::new(AvatarCache::new(&config)),
+            avatar_cache,
             config,
             pool,
             profiles,

@@ -249,6 +249,26 @@ pub struct AvatarConfig {
     pub cache_ttl_secs: u64,
     /// `Cache-Control` max-age for `/avatar/...`.
     pub max_age_secs: u64,
+    /// Milliseconds a public read may wait for the store before it serves the last known
+    /// variant (stale) or the requested default.
+    pub store_timeout_ms: u64,
+    /// Store failures (timeouts, connection errors) in a row that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// Milliseconds the open breaker serves without asking the store before one probe.
+    pub breaker_open_ms: u64,
+    /// `Cache-Control` max-age of answers given while the store is down or slow.
+    pub degraded_max_age_secs: u64,
+    /// Bytes of rendered default graphics kept per node (apart from `cache_bytes`).
+    pub default_cache_bytes: u64,
+    /// Milliseconds between reads of newly added aliases into the filter of known aliases.
+    pub filter_refresh_ms: u64,
+    /// The graphic served when `d` is absent or not understood (a `d=` value, or `404`).
+    pub default: String,
+    /// Hosts that `d=<absolute URL>` may redirect to (exact, lowercase); empty: none.
+    pub default_url_hosts: Vec<String>,
+    /// `none`, or `gravatar`: redirect MD5/SHA-256 hashes this server has no avatar for
+    /// to Gravatar with the same parameters (tells Gravatar which hashes are looked up).
+    pub fallback: String,
 }
 
 impl Default for AvatarConfig {
@@ -258,7 +278,46 @@ impl Default for AvatarConfig {
             cache_bytes: 256 * 1024 * 1024,
             cache_ttl_secs: 10,
             max_age_secs: 300,
+            store_timeout_ms: 100,
+            breaker_failures: 3,
+            breaker_open_ms: 1000,
+            degraded_max_age_secs: 10,
+            default_cache_bytes: 32 * 1024 * 1024,
+            filter_refresh_ms: 1000,
+            default: "moocard".into(),
+            default_url_hosts: Vec::new(),
+            fallback: "none".into(),
         }
+    }
+}
+
+impl AvatarConfig {
+    fn validate(&mut self) -> Result<(), ConfigError> {
+        if self.default != "404"
+            && crate::defaults::DefaultKind::from_param(&self.default).is_none()
+        {
+            return Err(ConfigError(format!(
+                "avatars.default must be 404 or one of: {}",
+                crate::defaults::DefaultKind::ALL
+                    .map(|k| k.as_str())
+                    .join(", ")
+            )));
+        }
+        if !matches!(self.fallback.as_str(), "none" | "gravatar") {
+            return Err(ConfigError(
+                "avatars.fallback must be \"none\" or \"gravatar\"".into(),
+            ));
+        }
+        if self.store_timeout_ms == 0 || self.filter_refresh_ms == 0 || self.breaker_open_ms == 0 {
+            return Err(ConfigError(
+                "avatars.store_timeout_ms, filter_refresh_ms and breaker_open_ms must be positive"
+                    .into(),
+            ));
+        }
+        for h in &mut self.default_url_hosts {
+            *h = h.trim().to_ascii_lowercase();
+        }
+        Ok(())
     }
 }
 
@@ -467,6 +526,7 @@ impl Config {
         }
         self.admin.validate()?;
         self.audit.validate()?;
+        self.avatars.validate()?;
         if self.queue.window_secs == 0
             || self.queue.job_timeout_secs == 0
             || self.queue.max_attempts == 0

@@ -43,6 +43,19 @@ impl Canvas {
         }
     }
 
+    /// Blends `color` over one pixel with coverage `cover` (0..1); outside is ignored.
+    pub fn blend(&mut self, x: u32, y: u32, color: [u8; 3], cover: f32) {
+        if x >= self.size || y >= self.size {
+            return;
+        }
+        let c = rgb(color);
+        let cover = cover.clamp(0.0, 1.0);
+        let p = &mut self.px[(y as usize) * (self.size as usize) + x as usize];
+        for i in 0..3 {
+            p[i] += (c[i] - p[i]) * cover;
+        }
+    }
+
     /// Side length in pixels.
     pub fn size(&self) -> u32 {
         self.size
@@ -90,4 +103,12 @@ pub fn round_rect(x: f32, y: f32, c: (f32, f32), h: (f32, f32), r: f32) -> f32 {
     let qx = (x - c.0).abs() - h.0 + r;
     let qy = (y - c.1).abs() - h.1 + r;
     qx.max(0.0).hypot(qy.max(0.0)) + qx.max(qy).min(0.0) - r
+}
+
+/// Distance to a capsule: the segment from `a` to `b` thickened by `r`.
+pub fn capsule(x: f32, y: f32, a: (f32, f32), b: (f32, f32), r: f32) -> f32 {
+    let (px, py) = (x - a.0, y - a.1);
+    let (bx, by) = (b.0 - a.0, b.1 - a.1);
+    let h = ((px * bx + py * by) / (bx * bx + by * by).max(1e-9)).clamp(0.0, 1.0);
+    (px - bx * h).hypot(py - by * h) - r
 }

@@ -1,6 +1,8 @@
 //! `d=identicon`: a symmetric 5x5 grid (GitHub/Gravatar style) whose cells and colour come
 //! from the request hash, so the same hash always draws the same picture.
 
+use super::palette::{bits, hsl, seed_u64, wheel};
+
 /// A two-colour picture: palette plus one palette index per pixel.
 pub struct Indexed {
     /// Side length in pixels.
@@ -13,47 +15,34 @@ pub struct Indexed {
 
 const BACKGROUND: [u8; 3] = [0xF0, 0xF0, 0xF0];
 
-/// Which of the 15 distinct cells (3 columns x 5 rows; columns 3 and 4 mirror 1 and 0)
-/// are filled, and the foreground colour, from at least 16 bytes of hash.
-fn design(seed: &[u8]) -> ([[bool; 5]; 5], [u8; 3]) {
-    let byte = |i: usize| seed.get(i).copied().unwrap_or(0);
-    let bits = u32::from(byte(0)) | u32::from(byte(1)) << 8 | u32::from(byte(2)) << 16;
+/// What of the hash the picture uses: 15 cell bits (3 columns x 5 rows; columns 3 and 4
+/// mirror 1 and 0) and one of 48 hues at one of 4 shades.
+pub fn design(seed: &[u8]) -> u64 {
+    let n = seed_u64(seed);
+    let cells = n & 0x7FFF;
+    let hue = (n >> 16) % 48;
+    let shade = (n >> 24) & 3;
+    cells | hue << 15 | shade << 21
+}
+
+/// Draws identicon `design` at `size` pixels, with a margin of 1/12 on each side and
+/// cell edges on whole pixels so small sizes stay crisp.
+pub fn identicon(design: u64, size: u32) -> Indexed {
     let mut grid = [[false; 5]; 5];
     for col in 0..3 {
         for (row, line) in grid.iter_mut().enumerate() {
-            let on = bits >> (col * 5 + row) & 1 == 1;
-            line[col] = on;
-            line[4 - col] = on;
+            let on = bits(design, col * 5 + row as u32, 1) == 1;
+            line[col as usize] = on;
+            line[4 - col as usize] = on;
         }
     }
-    // Hue over the whole circle; saturation and lightness in a band that stays legible on
-    // the light background.
-    let hue = f32::from(u16::from(byte(13)) << 4 | u16::from(byte(14)) >> 4) / 4096.0 * 360.0;
-    let sat = 0.45 + f32::from(byte(15) & 0x0F) / 15.0 * 0.2;
-    let light = 0.45 + f32::from(byte(15) >> 4) / 15.0 * 0.15;
-    (grid, hsl(hue, sat, light))
-}
-
-fn hsl(h: f32, s: f32, l: f32) -> [u8; 3] {
-    let c = (1.0 - (2.0 * l - 1.0).abs()) * s;
-    let hp = h / 60.0;
-    let x = c * (1.0 - (hp % 2.0 - 1.0).abs());
-    let (r, g, b) = match hp as u32 {
-        0 => (c, x, 0.0),
-        1 => (x, c, 0.0),
-        2 => (0.0, c, x),
-        3 => (0.0, x, c),
-        4 => (x, 0.0, c),
-        _ => (c, 0.0, x),
-    };
-    let m = l - c / 2.0;
-    [r, g, b].map(|v| ((v + m) * 255.0).round().clamp(0.0, 255.0) as u8)
-}
-
-/// Draws the identicon of `seed` at `size` pixels, with a margin of 1/12 on each side and
-/// cell edges on whole pixels so small sizes stay crisp.
-pub fn identicon(seed: &[u8], size: u32) -> Indexed {
-    let (grid, fg) = design(seed);
+    // Saturation and lightness in a band that stays legible on the light background.
+    let shade = bits(design, 21, 2) as f32;
+    let fg = hsl(
+        wheel(bits(design, 15, 6), 48),
+        0.5 + shade * 0.05,
+        0.45 + shade * 0.04,
+    );
     let margin = (size + 6) / 12;
     let inner = size.saturating_sub(2 * margin).max(1);
     let cell_of = |p: u32| -> Option<usize> {
@@ -90,8 +79,8 @@ mod tests {
     #[test]
     fn symmetric_and_deterministic() {
         let seed = [0x5a; 16];
-        let a = identicon(&seed, 64);
-        assert_eq!(a.pixels, identicon(&seed, 64).pixels);
+        let a = identicon(design(&seed), 64);
+        assert_eq!(a.pixels, identicon(design(&seed), 64).pixels);
         for y in 0..64 {
             for x in 0..64 {
                 let row = (y * 64) as usize;
@@ -104,6 +93,6 @@ mod tests {
         }
         let mut other = seed;
         other[0] ^= 1;
-        assert_ne!(a.pixels, identicon(&other, 64).pixels);
+        assert_ne!(a.pixels, identicon(design(&other), 64).pixels);
     }
 }

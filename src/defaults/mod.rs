@@ -1,27 +1,62 @@
-//! The default graphics of `/avatar/{hash}` (API.md §Public reads: `d=mp|identicon|blank|
-//! moocard`), drawn in pure Rust and encoded as PNG. Rendering costs milliseconds at 512 px,
-//! so callers render each (kind, size) once and keep the bytes (`http::cache`).
+//! The default graphics of `/avatar/{hash}` (API.md §Public reads: every Gravatar `d=`
+//! value plus `moocard`), our own drawings in pure Rust, encoded as PNG. One file per
+//! graphic; `canvas` (shapes), `text` (glyphs) and `palette` (colours) are shared. A
+//! drawing depends only on its [`Design`], so callers cache renderings by design and size
+//! (`http::graphics`), not by hash.
 
 mod art;
 mod canvas;
+mod color;
 mod identicon;
+mod initials;
+mod monsterid;
+mod palette;
+mod retro;
+mod robohash;
+mod text;
+mod wavatar;
+
+pub use initials::letters;
 
 /// A default graphic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DefaultKind {
     /// The moocard cow (the default when `d` is absent).
     Moocard,
-    /// Mystery-person silhouette.
+    /// Mystery-person silhouette (`mp`, `mm`, `mysteryman`).
     Mp,
     /// Per-hash geometric pattern.
     Identicon,
+    /// Per-hash monster.
+    Monsterid,
+    /// Per-hash cartoon face.
+    Wavatar,
+    /// Per-hash 8-bit sprite.
+    Retro,
+    /// Per-hash robot.
+    Robohash,
     /// A fully transparent square.
     Blank,
+    /// Letters (from `initials=` or `name=`) on the hash's colour.
+    Initials,
+    /// A plain card in the hash's colour.
+    Color,
 }
 
 impl DefaultKind {
     /// Every kind, in a stable order (used to index pre-rendered slots).
-    pub const ALL: [DefaultKind; 4] = [Self::Moocard, Self::Mp, Self::Identicon, Self::Blank];
+    pub const ALL: [DefaultKind; 10] = [
+        Self::Moocard,
+        Self::Mp,
+        Self::Identicon,
+        Self::Monsterid,
+        Self::Wavatar,
+        Self::Retro,
+        Self::Robohash,
+        Self::Blank,
+        Self::Initials,
+        Self::Color,
+    ];
 
     /// The `d=` value that selects it.
     pub fn as_str(self) -> &'static str {
@@ -29,8 +64,80 @@ impl DefaultKind {
             Self::Moocard => "moocard",
             Self::Mp => "mp",
             Self::Identicon => "identicon",
+            Self::Monsterid => "monsterid",
+            Self::Wavatar => "wavatar",
+            Self::Retro => "retro",
+            Self::Robohash => "robohash",
             Self::Blank => "blank",
+            Self::Initials => "initials",
+            Self::Color => "color",
         }
+    }
+
+    /// The kind a `d=` value names (Gravatar's aliases included, ASCII case ignored).
+    pub fn from_param(v: &str) -> Option<Self> {
+        if ["mm", "mysteryman"]
+            .iter()
+            .any(|a| v.eq_ignore_ascii_case(a))
+        {
+            return Some(Self::Mp);
+        }
+        Self::ALL
+            .into_iter()
+            .find(|k| v.eq_ignore_ascii_case(k.as_str()))
+    }
+
+    /// Whether the picture is the same for every hash (rendered once per size).
+    pub fn is_fixed(self) -> bool {
+        matches!(self, Self::Moocard | Self::Mp | Self::Blank)
+    }
+}
+
+/// Everything that determines a drawing: its kind, the few bits of the hash that kind
+/// uses, and the letters of `initials`. Two hashes with the same design share one
+/// rendering, which is what keeps the cache of rendered graphics small.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Design {
+    /// The graphic.
+    pub kind: DefaultKind,
+    bits: u64,
+    letters: [char; initials::MAX_LETTERS],
+}
+
+impl Design {
+    /// The design of `kind` for a request whose hash (or name digest) is `seed` (16+
+    /// bytes) and whose `initials` letters are `letters` (see [`letters`]). `initials`
+    /// without letters is the plain colour card.
+    pub fn new(kind: DefaultKind, seed: &[u8], letters: &[char]) -> Self {
+        let mut l = ['\0'; initials::MAX_LETTERS];
+        let kind = match kind {
+            DefaultKind::Initials if letters.is_empty() => DefaultKind::Color,
+            k => k,
+        };
+        let bits = match kind {
+            DefaultKind::Moocard | DefaultKind::Mp | DefaultKind::Blank => 0,
+            DefaultKind::Identicon => identicon::design(seed),
+            DefaultKind::Monsterid => monsterid::design(seed),
+            DefaultKind::Wavatar => wavatar::design(seed),
+            DefaultKind::Retro => retro::design(seed),
+            DefaultKind::Robohash => robohash::design(seed),
+            DefaultKind::Initials => {
+                for (d, s) in l.iter_mut().zip(letters) {
+                    *d = *s;
+                }
+                color::design(seed)
+            }
+            DefaultKind::Color => color::design(seed),
+        };
+        Self {
+            kind,
+            bits,
+            letters: l,
+        }
+    }
+
+    fn text(&self) -> String {
+        self.letters.iter().take_while(|&&c| c != '\0').collect()
     }
 }
 
@@ -45,23 +152,30 @@ pub enum RenderError {
     Panicked(String),
 }
 
-/// Renders `kind` at `size` pixels as PNG. `seed` (the request hash) only matters for
-/// identicons.
-pub fn render(kind: DefaultKind, size: u32, seed: &[u8]) -> Result<Vec<u8>, RenderError> {
+/// Renders `design` at `size` pixels as PNG.
+pub fn render(design: &Design, size: u32) -> Result<Vec<u8>, RenderError> {
     let size = size.max(1);
-    match kind {
+    let bits = design.bits;
+    match design.kind {
         DefaultKind::Moocard => rgb_png(art::moocard(size)),
         DefaultKind::Mp => rgb_png(art::mystery_person(size)),
-        DefaultKind::Identicon => {
-            let icon = identicon::identicon(seed, size);
-            indexed_png(icon.size, &icon.palette, None, &icon.pixels)
-        }
+        DefaultKind::Identicon => indexed(identicon::identicon(bits, size)),
+        DefaultKind::Retro => indexed(retro::retro(bits, size)),
+        DefaultKind::Monsterid => rgb_png(monsterid::monsterid(bits, size)),
+        DefaultKind::Wavatar => rgb_png(wavatar::wavatar(bits, size)),
+        DefaultKind::Robohash => rgb_png(robohash::robohash(bits, size)),
+        DefaultKind::Initials => rgb_png(initials::initials(bits, &design.text(), size)),
+        DefaultKind::Color => rgb_png(color::color(bits, size)),
         // One transparent palette entry at one bit per pixel: about 100 bytes at any size.
         DefaultKind::Blank => {
             let pixels = vec![0u8; (size as usize) * (size as usize)];
             indexed_png(size, &[[0, 0, 0]], Some(&[0]), &pixels)
         }
     }
+}
+
+fn indexed(icon: identicon::Indexed) -> Result<Vec<u8>, RenderError> {
+    indexed_png(icon.size, &icon.palette, None, &icon.pixels)
 }
 
 fn rgb_png(canvas: canvas::Canvas) -> Result<Vec<u8>, RenderError> {
@@ -130,7 +244,8 @@ mod tests {
     fn every_kind_renders_a_png_of_the_right_size() {
         for kind in DefaultKind::ALL {
             for size in [1, 32, 80] {
-                let bytes = render(kind, size, &[7; 16]).expect("render");
+                let d = Design::new(kind, &[7; 16], &['M', 'C']);
+                let bytes = render(&d, size).expect("render");
                 let dec = png::Decoder::new(bytes.as_slice());
                 let reader = dec.read_info().expect("valid png");
                 assert_eq!((reader.info().width, reader.info().height), (size, size));
@@ -145,10 +260,24 @@ mod tests {
             return;
         };
         for kind in DefaultKind::ALL {
-            for size in [32, 128, 512] {
-                let bytes = render(kind, size, b"0123456789abcdef").expect("render");
-                let path = std::path::Path::new(&dir).join(format!("{}-{size}.png", kind.as_str()));
-                std::fs::write(path, bytes).expect("write");
+            for (n, seed) in [
+                b"0123456789abcdef",
+                b"fedcba9876543210",
+                b"\x93q7\x10zz\xc4Qabcdefgh",
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                for size in [32, 128, 512] {
+                    let d = Design::new(
+                        kind,
+                        seed,
+                        &letters(None, Some(["Ada Lovelace", "José", "Wu Li Ng"][n])),
+                    );
+                    let bytes = render(&d, size).expect("render");
+                    let name = format!("{}-{n}-{size}.png", kind.as_str());
+                    std::fs::write(std::path::Path::new(&dir).join(name), bytes).expect("write");
+                }
             }
         }
     }

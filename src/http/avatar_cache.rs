@@ -7,7 +7,13 @@
 //! - `images`: content id -> the same shared entries for `/images/{id}`, a quarter of the
 //!   budget, same TTL so that a deleted profile's images leave memory on every node
 //!   within the TTL.
-//! - default graphics: rendered once per (kind, size); identicons in a bounded cache.
+//! - default graphics: in `graphics` (by design and size, its own bound).
+//!
+//! A lookup that misses goes through the chain of API.md §Public reads: the filter of
+//! known aliases (most unknown hashes stop there, without a database round trip), the
+//! circuit breaker, then the database bounded by `avatars.store_timeout_ms`. When the
+//! store fails or is slow the last entry this node knew is served (stale-if-error), else
+//! the caller serves a default with a short `max-age`.
 //!
 //! Invalidation is synchronous and lock-free: entries carry the value of a stamp bucket
 //! (by owner, or by request hash for "no avatar" entries) read *before* the database was
@@ -23,79 +29,31 @@
 use std::{
     sync::{
         atomic::{AtomicU64, Ordering},
-        Arc, OnceLock,
+        Arc,
     },
     time::{Duration, Instant},
 };
 
-use axum::{
-    body::Bytes,
-    http::{header, HeaderMap, HeaderValue},
-};
+use axum::http::HeaderValue;
 use quick_cache::{sync::Cache, Weighter};
-use sha2::{Digest as _, Sha256};
+
+pub use super::served::Served;
+pub(crate) use super::served::{served, SERVED_OVERHEAD};
 
 use crate::{
     config::Config,
-    defaults::{self, DefaultKind, RenderError},
+    defaults::Design,
     domain::{
         avatar::AvatarRecord, email::Email, ids::AvatarHash, ids::OwnerKey, record::RecordKey,
     },
-    http::error::ApiError,
+    http::{
+        alias_filter::AliasFilter,
+        breaker::{Breaker, Gate},
+        graphics::Graphics,
+    },
     profiles::{ProfileError, Profiles},
     store::StoreError,
 };
-
-/// A response body with its header values, built once and shared.
-#[derive(Debug)]
-pub struct Served {
-    /// The image bytes (cloning is a reference-count bump).
-    pub body: Bytes,
-    /// `image/jpeg` or `image/png`.
-    pub content_type: HeaderValue,
-    /// Strong entity tag, quoted.
-    pub etag: HeaderValue,
-    /// The headers of `/avatar/...`'s 200 and 304 (indexed by "not modified"): cloning a
-    /// built map costs a fraction of building it, on the hottest path there is.
-    pub avatar_headers: [HeaderMap; 2],
-}
-
-/// Memory a [`Served`] takes besides its body (its header maps), for the cache weighers.
-const SERVED_OVERHEAD: usize = 1536;
-
-impl Served {
-    /// The headers of a public image answer: a 200 (with `Content-Type`) or a 304.
-    pub fn headers(&self, cache_control: &HeaderValue, not_modified: bool) -> HeaderMap {
-        image_headers(&self.content_type, &self.etag, cache_control, not_modified)
-    }
-}
-
-fn image_headers(
-    content_type: &HeaderValue,
-    etag: &HeaderValue,
-    cache_control: &HeaderValue,
-    not_modified: bool,
-) -> HeaderMap {
-    let mut h = HeaderMap::with_capacity(6);
-    if !not_modified {
-        h.insert(header::CONTENT_TYPE, content_type.clone());
-    }
-    h.insert(header::ETAG, etag.clone());
-    h.insert(header::CACHE_CONTROL, cache_control.clone());
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'"),
-    );
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h
-}
 
 /// The resolved answer for one (request hash, size).
 struct Resolved {
@@ -112,7 +70,7 @@ type ImageEntry = (Arc<Served>, Instant, u64);
 
 /// Weighs entries by the bytes they hold, so `avatars.cache_bytes` bounds memory.
 #[derive(Clone, Copy)]
-struct ByBytes;
+pub(crate) struct ByBytes;
 
 impl Weighter<HotKey, Arc<Resolved>> for ByBytes {
     fn weight(&self, _: &HotKey, v: &Arc<Resolved>) -> u64 {
@@ -126,8 +84,8 @@ impl Weighter<String, ImageEntry> for ByBytes {
     }
 }
 
-impl Weighter<(u128, u32), Arc<Served>> for ByBytes {
-    fn weight(&self, _: &(u128, u32), v: &Arc<Served>) -> u64 {
+impl Weighter<(Design, u32), Arc<Served>> for ByBytes {
+    fn weight(&self, _: &(Design, u32), v: &Arc<Served>) -> u64 {
         (v.body.len() + SERVED_OVERHEAD) as u64
     }
 }
@@ -138,12 +96,14 @@ type HotKey = ([u8; 33], u32);
 /// cannot aim at one bucket; several times cheaper than SipHash on these short keys.
 type Hasher = foldhash::quality::RandomState;
 
-type LruCache<K, V> = Cache<K, V, ByBytes, Hasher>;
+/// A byte-bounded cache of this module's kind (also used by `http::graphics`).
+pub(crate) type LruCache<K, V> = Cache<K, V, ByBytes, Hasher>;
 
 /// Assumed mean entry size, for sizing the caches' tables (the byte bound is exact).
 const TYPICAL_ENTRY: u64 = 16 << 10;
 
-fn cache<K: Eq + std::hash::Hash, V: Clone>(bytes: u64) -> LruCache<K, V>
+/// An empty cache bounded by `bytes`.
+pub(crate) fn lru<K: Eq + std::hash::Hash, V: Clone>(bytes: u64) -> LruCache<K, V>
 where
     ByBytes: Weighter<K, V>,
 {
@@ -163,9 +123,13 @@ const BUCKETS: usize = 4096;
 pub struct AvatarCache {
     hot: LruCache<HotKey, Arc<Resolved>>,
     images: LruCache<String, ImageEntry>,
-    identicons: LruCache<(u128, u32), Arc<Served>>,
+    /// Rendered default graphics.
+    pub graphics: Graphics,
+    /// Which aliases exist (kept current by `alias_filter::spawn_refresh`).
+    pub filter: Arc<AliasFilter>,
+    breaker: Arc<Breaker>,
+    store_timeout: Duration,
     ttl: Duration,
-    drawn: Vec<OnceLock<Arc<Served>>>,
     stamps: Box<[AtomicU64]>,
     /// Bumped by every invalidation: an `/images/{id}` entry loaded under an older epoch
     /// is asked for again, so an image this node replaced, deleted or took down answers
@@ -175,11 +139,25 @@ pub struct AvatarCache {
     sizes: Vec<u32>,
     /// `Cache-Control` of `/avatar/...` (`public, max-age=<avatars.max_age_secs>`).
     pub max_age: HeaderValue,
-    /// Bound on a cache miss's database work (the public routes have no timeout layer).
+    /// `Cache-Control` of answers given while the store is down or slow.
+    pub degraded_max_age: HeaderValue,
+    /// Bound on an `/images` miss's database work (the public routes have no timeout layer).
     db_timeout: Duration,
 }
 
-/// A miss that outlived `server.request_timeout_secs`: reported like a pool timeout (503).
+/// What a lookup found.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// The live variant.
+    Found(Arc<Served>),
+    /// No avatar for this hash.
+    Missing,
+    /// The store did not answer in time (or the breaker is open): the last variant this
+    /// node knew for the hash, if any.
+    Degraded(Option<Arc<Served>>),
+}
+
+/// A miss that outlived its time bound: reported like a pool timeout.
 fn timed_out() -> StoreError {
     StoreError::Unavailable(sqlx::Error::PoolTimedOut)
 }
@@ -203,46 +181,18 @@ fn key_of(hash: &AvatarHash) -> [u8; 33] {
     k
 }
 
+fn found(r: &Resolved) -> Lookup {
+    match &r.served {
+        Some(s) => Lookup::Found(s.clone()),
+        None => Lookup::Missing,
+    }
+}
+
 fn bucket_of(bytes: &[u8]) -> usize {
     let mut b = [0u8; 8];
     let n = bytes.len().min(8);
     b[..n].copy_from_slice(&bytes[..n]);
     (u64::from_le_bytes(b) % BUCKETS as u64) as usize
-}
-
-/// A strong ETag: the content id when it is a plain token, else a digest of the bytes.
-fn etag_for(id: Option<&str>, bytes: &[u8]) -> HeaderValue {
-    let token = match id {
-        Some(id)
-            if !id.is_empty()
-                && id.len() <= 128
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-        {
-            id.to_owned()
-        }
-        _ => hex::encode(&Sha256::digest(bytes)[..12]),
-    };
-    HeaderValue::from_str(&format!("\"{token}\"")).unwrap_or(HeaderValue::from_static("\"x\""))
-}
-
-fn served(
-    bytes: Vec<u8>,
-    content_type: &str,
-    id: Option<&str>,
-    max_age: &HeaderValue,
-) -> Arc<Served> {
-    let etag = etag_for(id, &bytes);
-    let content_type = HeaderValue::from_str(content_type)
-        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
-    let avatar_headers = [false, true].map(|nm| image_headers(&content_type, &etag, max_age, nm));
-    Arc::new(Served {
-        body: Bytes::from(bytes),
-        content_type,
-        etag,
-        avatar_headers,
-    })
 }
 
 impl AvatarCache {
@@ -253,19 +203,28 @@ impl AvatarCache {
         let mut sizes = config.limits.sizes.clone();
         sizes.sort_unstable();
         sizes.dedup();
+        let max_age = HeaderValue::from_str(&format!("public, max-age={}", a.max_age_secs))
+            .unwrap_or(HeaderValue::from_static("public, max-age=300"));
         Self {
-            hot: cache(a.cache_bytes),
-            images: cache(a.cache_bytes / 4),
-            identicons: cache((a.cache_bytes / 8).max(1 << 20)),
+            hot: lru(a.cache_bytes),
+            images: lru(a.cache_bytes / 4),
+            graphics: Graphics::new(a.default_cache_bytes, &sizes, max_age.clone()),
+            filter: Arc::new(AliasFilter::default()),
+            breaker: Arc::new(Breaker::new(
+                a.breaker_failures,
+                Duration::from_millis(a.breaker_open_ms),
+            )),
+            store_timeout: Duration::from_millis(a.store_timeout_ms.max(1)),
             ttl,
-            drawn: (0..DefaultKind::ALL.len() * sizes.len())
-                .map(|_| OnceLock::new())
-                .collect(),
             stamps: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
             image_epoch: AtomicU64::new(0),
             sizes,
-            max_age: HeaderValue::from_str(&format!("public, max-age={}", a.max_age_secs))
-                .unwrap_or(HeaderValue::from_static("public, max-age=300")),
+            max_age,
+            degraded_max_age: HeaderValue::from_str(&format!(
+                "public, max-age={}",
+                a.degraded_max_age_secs
+            ))
+            .unwrap_or(HeaderValue::from_static("public, max-age=10")),
             db_timeout: config.request_timeout(),
         }
     }
@@ -288,26 +247,34 @@ impl AvatarCache {
         self.stamps[bucket].fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The live avatar behind `hash` at `size` (already snapped), or `None` when there is
-    /// none. Only the live set of variants is read, so queued, processing and failed
-    /// uploads keep serving the previous avatar. `now` is when the request started.
+    /// The live avatar behind `hash` at `size` (already snapped). Only the live set of
+    /// variants is read, so queued, processing and failed uploads keep serving the
+    /// previous avatar. `now` is when the request started.
     pub async fn avatar(
         &self,
         profiles: &Profiles,
         hash: &AvatarHash,
         size: u32,
         now: Instant,
-    ) -> Result<Option<Arc<Served>>, ApiError> {
+    ) -> Lookup {
         let key = (key_of(hash), size);
+        let mut stale = None;
         if let Some(hit) = self.hot.get(&key) {
-            if self.stamp(hit.bucket) == hit.stamp && now < hit.expires {
-                return Ok(hit.served.clone());
+            if self.stamp(hit.bucket) == hit.stamp {
+                if now < hit.expires {
+                    return found(&hit);
+                }
+                // Expired but not invalidated: kept in case the store fails now.
+                stale = Some(hit);
             }
             self.hot.remove(&key);
+        } else if !self.filter.may_contain(&hash.alias(profiles.ids())) {
+            // No profile has this hash: no database round trip, nothing cached.
+            return Lookup::Missing;
         }
         // Boxed: inline, the miss path's state (database futures) would make the future of
         // every request, hits included, kilobytes that are copied when it is spawned.
-        Box::pin(self.load_avatar(profiles, hash, key, now)).await
+        Box::pin(self.load_avatar(profiles, hash, key, now, stale)).await
     }
 
     async fn load_avatar(
@@ -316,7 +283,25 @@ impl AvatarCache {
         hash: &AvatarHash,
         key: HotKey,
         now: Instant,
-    ) -> Result<Option<Arc<Served>>, ApiError> {
+        stale: Option<Arc<Resolved>>,
+    ) -> Lookup {
+        let degraded = |stale: Option<Arc<Resolved>>| {
+            let served = stale.as_ref().and_then(|s| s.served.clone());
+            // Put it back so the next request finds it too.
+            if let Some(s) = stale {
+                self.hot.insert(key, s);
+            }
+            metrics::counter!("moocard_avatar_degraded_total").increment(1);
+            Lookup::Degraded(served)
+        };
+        match self.breaker.gate(now) {
+            Gate::Closed => {}
+            Gate::Open => return degraded(stale),
+            Gate::Probe => {
+                self.probe(profiles);
+                return degraded(stale);
+            }
+        }
         // Concurrent misses on one key (a hot avatar whose entry just expired) share one
         // database read: the first holds the key's placeholder, the others wait for it.
         // The timeout covers the wait too, so no request waits longer than a database
@@ -331,16 +316,39 @@ impl AvatarCache {
                 }
             }
         };
-        let res: Result<Arc<Resolved>, ProfileError> = tokio::time::timeout(self.db_timeout, load)
-            .await
-            .unwrap_or_else(|_| Err(ProfileError::Store(timed_out())));
+        let res: Result<Arc<Resolved>, ProfileError> =
+            tokio::time::timeout(self.store_timeout, load)
+                .await
+                .unwrap_or_else(|_| Err(ProfileError::Store(timed_out())));
         match res {
-            Ok(r) => Ok(r.served.clone()),
-            Err(ProfileError::Store(StoreError::Unavailable(_))) => Err(ApiError::Unavailable(
-                "the database is unavailable; try again shortly".into(),
-            )),
-            Err(other) => Err(ApiError::Internal(other.to_string())),
+            Ok(r) => {
+                self.breaker.success();
+                found(&r)
+            }
+            Err(ProfileError::Store(StoreError::Unavailable(_))) => {
+                self.breaker.failure(now);
+                degraded(stale)
+            }
+            Err(other) => {
+                tracing::warn!(error = %other, "avatar lookup failed; serving a fallback");
+                degraded(stale)
+            }
         }
+    }
+
+    /// Checks in the background whether the store answers again, for the open breaker.
+    fn probe(&self, profiles: &Profiles) {
+        let (store, breaker, limit) = (
+            profiles.store().clone(),
+            self.breaker.clone(),
+            self.store_timeout,
+        );
+        tokio::spawn(async move {
+            match tokio::time::timeout(limit, store.ping()).await {
+                Ok(Ok(())) => breaker.success(),
+                _ => breaker.failure(Instant::now()),
+            }
+        });
     }
 
     async fn resolve(
@@ -437,73 +445,23 @@ impl AvatarCache {
         Ok(Some(s))
     }
 
-    /// A default graphic at `size` (a configured size), rendered on first use.
-    /// `seed` (16+ bytes of the request hash) picks the identicon.
-    pub async fn default_graphic(
-        &self,
-        kind: DefaultKind,
-        size: u32,
-        seed: &[u8],
-    ) -> Result<Arc<Served>, RenderError> {
-        if kind == DefaultKind::Identicon {
-            let mut s = [0u8; 16];
-            let n = seed.len().min(16);
-            s[..n].copy_from_slice(&seed[..n]);
-            let key = (u128::from_le_bytes(s), size);
-            if let Some(hit) = self.identicons.get(&key) {
-                return Ok(hit);
-            }
-            let v = served(
-                defaults::render(kind, size, &s)?,
-                "image/png",
-                None,
-                &self.max_age,
-            );
-            self.identicons.insert(key, v.clone());
-            return Ok(v);
-        }
-        let k = DefaultKind::ALL
-            .iter()
-            .position(|&d| d == kind)
-            .unwrap_or(0);
-        let slot = self
-            .sizes
-            .iter()
-            .position(|&s| s == size)
-            .and_then(|i| self.drawn.get(k * self.sizes.len() + i));
-        if let Some(hit) = slot.and_then(OnceLock::get) {
-            return Ok(hit.clone());
-        }
-        // Two racing first requests may both render; one result is kept. Cheaper than
-        // making every later request go through a lock. The drawing takes up to ~100 ms
-        // at 512 px, so it runs off the async workers (once per kind and size).
-        Box::pin(self.draw(kind, size, seed.to_vec(), slot)).await
-    }
-
-    async fn draw(
-        &self,
-        kind: DefaultKind,
-        size: u32,
-        seed: Vec<u8>,
-        slot: Option<&OnceLock<Arc<Served>>>,
-    ) -> Result<Arc<Served>, RenderError> {
-        let png = tokio::task::spawn_blocking(move || defaults::render(kind, size, &seed))
-            .await
-            .map_err(|e| RenderError::Panicked(e.to_string()))??;
-        let v = served(png, "image/png", None, &self.max_age);
-        Ok(match slot {
-            Some(cell) => cell.get_or_init(|| v).clone(),
-            None => v,
-        })
-    }
-
     /// Forgets everything cached about an email's avatar on this node: the answers for
     /// its three lookup hashes and anything resolved through its owner key.
     pub fn invalidate_email(&self, profiles: &Profiles, email: &Email) {
         for hash in AvatarHash::all_for(profiles.ids(), email) {
             self.bump(bucket_of(&key_of(&hash)[1..]));
         }
+        self.learn_email(profiles, email);
         self.invalidate_owner(&profiles.owner(email));
+    }
+
+    /// Tells the filter of known aliases about an email's profile at once (it may be
+    /// new), rather than at the next refresh. Called on every change made through this
+    /// node; callers that write profiles some other way call it themselves.
+    pub fn learn_email(&self, profiles: &Profiles, email: &Email) {
+        for hash in AvatarHash::all_for(profiles.ids(), email) {
+            self.filter.insert(&hash.alias(profiles.ids()));
+        }
     }
 
     /// Forgets what was resolved through an owner key (for callers that only know the

@@ -2,14 +2,19 @@
 //! handlers parse, call domain code and map the result.
 
 pub mod admission;
+pub mod alias_filter;
 pub mod avatar_cache;
+pub mod avatar_query;
+pub mod breaker;
 pub mod error;
 pub mod extract;
+pub mod graphics;
 pub mod openapi;
 pub mod owner;
 pub mod owner_limit;
 pub mod page;
 pub mod routes;
+pub mod served;
 pub mod server;
 pub mod service;
 

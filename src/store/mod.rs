@@ -2,6 +2,7 @@
 //! staged uploads. Backends never see an email or a plaintext value; encryption and
 //! HMAC ids live above this trait (`crate::profiles`, `crate::crypto`).
 
+pub mod alias_feed;
 pub mod mysql;
 mod sql;
 pub mod sqlite;

@@ -149,6 +149,11 @@ macro_rules! sql_store {
                         .bind(&owner.0[..])
                         .execute(&self.pool)
                         .await?;
+                    // The feed of new aliases that API nodes' filters follow (alias_feed.rs).
+                    sqlx::query(concat!($insert_ignore, " INTO alias_log (alias) VALUES (?)"))
+                        .bind(&alias[..])
+                        .execute(&self.pool)
+                        .await?;
                 }
                 Ok(())
             }
@@ -169,6 +174,10 @@ macro_rules! sql_store {
 
             async fn delete_owner(&self, owner: &OwnerKey) -> Result<(), StoreError> {
                 let mut tx = self.pool.begin().await?;
+                sqlx::query("DELETE FROM alias_log WHERE alias IN (SELECT alias FROM aliases WHERE owner_key = ?)")
+                    .bind(&owner.0[..])
+                    .execute(&mut *tx)
+                    .await?;
                 for table in ["records", "aliases", "uploads", "images"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE owner_key = ?"))
                         .bind(&owner.0[..])

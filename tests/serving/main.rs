@@ -9,6 +9,8 @@
 )]
 
 mod changes;
+mod fallbacks;
+mod outage;
 mod reads;
 
 use std::collections::BTreeMap;
@@ -45,12 +47,23 @@ struct TestApp {
 }
 
 async fn test_app(tweak: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
+    let mut config = Config::default();
     tweak(&mut config);
+    test_app_in(config).await
+}
+
+/// An app over `config`, in a fresh data directory unless `config.data_dir` names one
+/// (two apps over one directory are two nodes over one database).
+async fn test_app_in(mut config: Config) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    if config.data_dir.as_os_str().is_empty() {
+        config.data_dir = dir.path().to_path_buf();
+    }
+    // Generous, so a loaded test machine does not turn slow reads into fallbacks; the
+    // fallback tests close the pool instead.
+    if config.avatars.store_timeout_ms == Config::default().avatars.store_timeout_ms {
+        config.avatars.store_timeout_ms = 10_000;
+    }
     let app = App::build(config.validate().unwrap(), Migrations::Run)
         .await
         .unwrap();
@@ -141,6 +154,11 @@ impl TestApp {
             AvatarState::Ready,
         )
         .await;
+        // Written behind the handlers' back: tell this node's filter of known aliases,
+        // as the handlers do (other nodes learn it from the alias log).
+        self.state
+            .avatar_cache
+            .learn_email(&self.app.profiles, email);
         variants.into_iter().map(|(s, v)| (s, v.id)).collect()
     }
 

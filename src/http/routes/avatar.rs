@@ -1,76 +1,27 @@
 //! `GET /avatar/{hash}` (API.md §Public reads): the live avatar of a Gravatar MD5,
 //! Libravatar SHA-256 or opaque public id, else a default graphic, with the caching and
-//! security headers of a public image.
+//! security headers of a public image. It never answers 400 or 5xx (API.md v1.1): any
+//! query gets an image, the 404 it asked for, or a redirect it asked for.
 
 use axum::{
     extract::{rejection::PathRejection, Path, Request, State},
-    http::{header, request::Parts, HeaderValue},
+    http::{header, request::Parts, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use md5::Digest as _;
 use std::time::Instant;
 
 use crate::{
-    defaults::DefaultKind,
+    defaults::{DefaultKind, Design},
     domain::ids::AvatarHash,
-    http::{error::ApiError, routes::images::avatar_image_response, AppState},
+    http::{
+        avatar_cache::Lookup,
+        avatar_query::{self, Fallback},
+        error::ApiError,
+        routes::images::avatar_image_response,
+        AppState,
+    },
 };
-
-/// What the query string asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Params {
-    size: u32,
-    /// `None` for `d=404`.
-    default: Option<DefaultKind>,
-    force: bool,
-}
-
-const DEFAULT_SIZE: u32 = 80;
-const MAX_SIZE: u32 = 2048;
-const ALLOWED_DEFAULTS: &str = "404, mp, identicon, blank, moocard";
-
-/// Parses `s|size`, `d|default` and `f|forcedefault` without allocating; other keys (such
-/// as Gravatar's `r=g`) are ignored, as Gravatar clients send them.
-fn parse_query(query: Option<&str>) -> Result<Params, ApiError> {
-    let mut p = Params {
-        size: DEFAULT_SIZE,
-        default: Some(DefaultKind::Moocard),
-        force: false,
-    };
-    for pair in query.unwrap_or("").split('&').filter(|s| !s.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        match k {
-            "s" | "size" => {
-                p.size = v
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|s| (1..=MAX_SIZE).contains(s))
-                    .ok_or_else(|| {
-                        ApiError::BadRequest(format!(
-                            "{k} must be a whole number of pixels from 1 to {MAX_SIZE}"
-                        ))
-                    })?;
-            }
-            "d" | "default" => {
-                p.default = match v {
-                    "404" => None,
-                    "mp" => Some(DefaultKind::Mp),
-                    "identicon" => Some(DefaultKind::Identicon),
-                    "blank" => Some(DefaultKind::Blank),
-                    "moocard" => Some(DefaultKind::Moocard),
-                    _ => {
-                        return Err(ApiError::BadRequest(format!(
-                            "{k} must be one of: {ALLOWED_DEFAULTS}"
-                        )))
-                    }
-                };
-            }
-            "f" | "forcedefault" => p.force = v.eq_ignore_ascii_case("y"),
-            _ => {}
-        }
-    }
-    Ok(p)
-}
 
 /// Whether an `If-None-Match` header matches `etag`: `*`, or any listed tag under weak
 /// comparison (RFC 9110 §13.1.2: `W/` prefixes are ignored).
@@ -106,11 +57,14 @@ pub fn public_error(e: ApiError) -> Response {
 /// `GET /avatar/{hash}` (and HEAD).
 #[utoipa::path(get, path = "/avatar/{hash}", tag = "public",
     params(("hash" = String, Path, description = "MD5 or SHA-256 of the normalized email, or the public id; optional .jpg/.png"),
-        ("s" = Option<u32>, Query, description = "1..=2048, default 80; snapped to a configured size"),
-        ("d" = Option<String>, Query, description = "404 | mp | identicon | blank | moocard"),
+        ("s" = Option<String>, Query, description = "pixels, default 80; snapped to a configured size (non-numeric or < 1: 80; above the largest: the largest)"),
+        ("d" = Option<String>, Query, description = "404 | mp (mm, mysteryman) | identicon | monsterid | wavatar | retro | robohash | blank | initials | color | moocard | an allow-listed http(s) URL"),
+        ("initials" = Option<String>, Query, description = "letters for d=initials"),
+        ("name" = Option<String>, Query, description = "a name whose first and last initials d=initials draws"),
+        ("r" = Option<String>, Query, description = "rating; accepted and ignored (everything here is G)"),
         ("f" = Option<String>, Query, description = "y: always the default")),
-    responses((status = 200, description = "image/jpeg or image/png"), (status = 304, description = "If-None-Match matched"),
-        (status = 400, body = crate::http::ErrorBody), (status = 404, body = crate::http::ErrorBody)))]
+    responses((status = 200, description = "image/jpeg or image/png"), (status = 302, description = "d=<allowed URL>, or avatars.fallback = gravatar"),
+        (status = 304, description = "If-None-Match matched"), (status = 404, body = crate::http::ErrorBody, description = "d=404 and no avatar")))]
 pub async fn get_avatar(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -126,45 +80,57 @@ pub async fn get_avatar(
 /// The answer to `GET /avatar/{raw}` (`raw` percent-decoded) to a request that started
 /// at `now`, shared by the router and the direct dispatch of `http::service`.
 pub async fn respond(state: &AppState, raw: &str, req: &Parts, now: Instant) -> Response {
-    match serve(state, raw, req, now).await {
-        Ok(res) => res,
-        Err(e) => public_error(e),
-    }
-}
-
-async fn serve(
-    state: &AppState,
-    raw: &str,
-    req: &Parts,
-    now: Instant,
-) -> Result<Response, ApiError> {
-    let params = parse_query(req.uri.query())?;
     let cache = &state.avatar_cache;
-    let size = cache.snap(params.size);
-    let name = raw
-        .strip_suffix(".jpg")
-        .or_else(|| raw.strip_suffix(".png"))
-        .unwrap_or(raw);
+    let conf = &state.config.avatars;
+    let q = avatar_query::parse(
+        req.uri.query(),
+        &avatar_query::configured_default(&conf.default),
+        &conf.default_url_hosts,
+    );
+    let size = cache.snap(q.size);
+    let name = avatar_query::strip_suffix(raw);
     let hash = AvatarHash::parse(name);
     // MD5/SHA-256 lookups can be switched off (API.md §Identity); such hashes then behave
     // as unknown, exactly like a hash nobody registered.
-    let lookup = hash.filter(|h| !h.is_email_hash() || state.config.avatars.hash_lookup);
-    let found = match (lookup, params.force) {
-        (Some(h), false) => cache.avatar(&state.profiles, &h, size, now).await?,
-        _ => None,
+    let lookup = hash.filter(|h| !h.is_email_hash() || conf.hash_lookup);
+    let found = match (lookup, q.force) {
+        (Some(h), false) => cache.avatar(&state.profiles, &h, size, now).await,
+        _ => Lookup::Missing,
     };
-    let max_age = &cache.max_age;
-    if let Some(img) = found {
-        return Ok(avatar_image_response(&img, &req.headers));
+    let degraded = match found {
+        Lookup::Found(img) => return avatar_image_response(&img, &req.headers),
+        Lookup::Degraded(Some(img)) => {
+            let mut res = avatar_image_response(&img, &req.headers);
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, cache.degraded_max_age.clone());
+            return res;
+        }
+        Lookup::Degraded(None) => true,
+        Lookup::Missing => false,
+    };
+    let cache_control = if degraded {
+        &cache.degraded_max_age
+    } else {
+        &cache.max_age
+    };
+    // Only a hash known not to be ours goes to Gravatar; not while the store is down.
+    if conf.fallback == "gravatar" && !degraded && !q.force {
+        if let Some(h) = hash.as_ref().filter(|h| h.is_email_hash()) {
+            return gravatar_redirect(h, req.uri.query(), cache_control);
+        }
     }
-    let Some(kind) = params.default else {
-        // "No avatar" is a stable, cacheable answer like any other.
-        let mut res = public_error(ApiError::NotFound("this hash has no avatar".into()));
-        res.headers_mut()
-            .insert(header::CACHE_CONTROL, max_age.clone());
-        return Ok(res);
+    let kind = match q.fallback {
+        Fallback::NotFound => {
+            // "No avatar" is a stable, cacheable answer like any other.
+            let mut res = public_error(ApiError::NotFound("this hash has no avatar".into()));
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, cache_control.clone());
+            return res;
+        }
+        Fallback::Redirect(url) => return redirect(&url, cache_control),
+        Fallback::Graphic(kind) => kind,
     };
-    // Identicons are seeded by the hash bytes; a malformed name by a digest of its text, so
+    // Graphics are seeded by the hash bytes; a malformed name by a digest of its text, so
     // any name still gets a stable picture (Gravatar does the same).
     let digest;
     let seed: &[u8] = match &hash {
@@ -174,45 +140,73 @@ async fn serve(
             &digest
         }
     };
-    let img = cache
-        .default_graphic(kind, size, seed)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(avatar_image_response(&img, &req.headers))
+    let design = Design::new(kind, seed, &q.letters);
+    let img = match cache.graphics.get(design, size).await {
+        Ok(img) => img,
+        Err(e) => {
+            // A bug, not the caller's fault: still an image (the blank one) if possible.
+            tracing::error!(error = %e, "default graphic failed");
+            match cache
+                .graphics
+                .get(Design::new(DefaultKind::Blank, seed, &[]), size)
+                .await
+            {
+                Ok(img) => img,
+                Err(_) => {
+                    return public_error(ApiError::NotFound("this hash has no avatar".into()))
+                }
+            }
+        }
+    };
+    let mut res = avatar_image_response(&img, &req.headers);
+    if degraded {
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, cache_control.clone());
+    }
+    res
+}
+
+/// A 302 to `location` with the public headers.
+fn redirect(location: &str, cache_control: &HeaderValue) -> Response {
+    let Ok(loc) = HeaderValue::from_str(location) else {
+        return public_error(ApiError::NotFound("this hash has no avatar".into()));
+    };
+    let mut res = StatusCode::FOUND.into_response();
+    let h = res.headers_mut();
+    h.insert(header::LOCATION, loc);
+    h.insert(header::CACHE_CONTROL, cache_control.clone());
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    res
+}
+
+/// `avatars.fallback = "gravatar"`: the same request at Gravatar (which takes MD5 and
+/// SHA-256 hashes and the same parameters).
+fn gravatar_redirect(
+    hash: &AvatarHash,
+    query: Option<&str>,
+    cache_control: &HeaderValue,
+) -> Response {
+    let mut url = format!(
+        "https://www.gravatar.com/avatar/{}",
+        hex::encode(hash.bytes())
+    );
+    if let Some(q) = query.filter(|q| !q.is_empty()) {
+        url.push('?');
+        url.push_str(q);
+    }
+    redirect(&url, cache_control)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
-
-    #[test]
-    fn query_rules() {
-        let p = parse_query(None).expect("empty");
-        assert_eq!(
-            (p.size, p.default, p.force),
-            (80, Some(DefaultKind::Moocard), false)
-        );
-        let p = parse_query(Some("size=200&default=404&forcedefault=y&r=g")).expect("long");
-        assert_eq!((p.size, p.default, p.force), (200, None, true));
-        let p = parse_query(Some("s=1&d=identicon&f=n")).expect("short");
-        assert_eq!(
-            (p.size, p.default, p.force),
-            (1, Some(DefaultKind::Identicon), false)
-        );
-        for bad in [
-            "s=0",
-            "s=2049",
-            "s=abc",
-            "s=",
-            "size=-1",
-            "d=retro",
-            "d=https%3A%2F%2Fx",
-        ] {
-            let e = parse_query(Some(bad)).expect_err(bad);
-            assert_eq!(e.status(), StatusCode::BAD_REQUEST, "{bad}");
-        }
-    }
 
     #[test]
     fn if_none_match_lists_weak_and_star() {
