@@ -6,7 +6,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::ImageLimits;
+use crate::{domain::derivation::ExtraFormat, limits::ImageLimits};
+
+mod derived;
+pub use derived::{ReprocessSettings, MAX_MASTER_SIZE};
 
 /// The whole configuration. `deploy/moocard.example.toml` documents every key.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -30,6 +33,8 @@ pub struct Config {
     pub avatars: AvatarConfig,
     /// Queue, workers and backpressure.
     pub queue: QueueSettings,
+    /// `moocard reprocess` pacing.
+    pub reprocess: ReprocessSettings,
 }
 
 /// HTTP server settings.
@@ -167,6 +172,10 @@ pub struct PipelineSettings {
     pub trellis: bool,
     /// oxipng preset 0..=6.
     pub png_preset: u8,
+    /// libwebp quality 1..=100 of lossy WebP variants.
+    pub webp_quality: u8,
+    /// libwebp quality 1..=100 of opaque masters (transparent ones are lossless).
+    pub master_quality: u8,
 }
 
 impl Default for PipelineSettings {
@@ -175,6 +184,8 @@ impl Default for PipelineSettings {
             jpeg_quality: 80,
             trellis: true,
             png_preset: 2,
+            webp_quality: 75,
+            master_quality: 90,
         }
     }
 }
@@ -192,6 +203,12 @@ pub struct AvatarConfig {
     pub cache_ttl_secs: u64,
     /// `Cache-Control` max-age for `/avatar/...`.
     pub max_age_secs: u64,
+    /// Side of the kept sanitized master, in pixels; `limits.sizes` may not exceed it.
+    pub master_size: u32,
+    /// Formats stored besides JPEG/PNG (`webp`), each at every size.
+    pub formats: Vec<ExtraFormat>,
+    /// Pick the format of `/avatar/{hash}` without a suffix from `Accept` (`Vary: Accept`).
+    pub negotiate_format: bool,
 }
 
 impl Default for AvatarConfig {
@@ -201,6 +218,9 @@ impl Default for AvatarConfig {
             cache_bytes: 256 * 1024 * 1024,
             cache_ttl_secs: 10,
             max_age_secs: 300,
+            master_size: 1024,
+            formats: Vec::new(),
+            negotiate_format: false,
         }
     }
 }
@@ -349,6 +369,7 @@ impl Config {
                 "queue.window_secs, job_timeout_secs and max_attempts must be positive".into(),
             ));
         }
+        derived::validate(&self)?;
         Ok(self)
     }
 

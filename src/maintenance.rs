@@ -36,6 +36,19 @@ pub async fn cleanup_once(profiles: &Profiles, keep_for: Duration) -> (u64, u64)
             tracing::warn!(error = %e, "upload cleanup failed");
             0
         });
+    // A master whose job crashed before committing (issue 15); as old as an abandoned
+    // upload, so a job still running is never robbed of its master.
+    let masters = profiles
+        .store()
+        .purge_dead_masters(now.saturating_sub(ABANDONED_UPLOAD_MS.max(keep_ms)))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "master cleanup failed");
+            0
+        });
+    if masters > 0 {
+        metrics::counter!("moocard_cleanup_deleted_total", "kind" => "master").increment(masters);
+    }
     if images + uploads > 0 {
         tracing::info!(
             images,

@@ -19,6 +19,10 @@ pub fn pipeline_config(app: &App) -> PipelineConfig {
         jpeg_quality: p.jpeg_quality,
         trellis: p.trellis,
         png_preset: p.png_preset,
+        master_size: app.config.avatars.master_size,
+        formats: app.config.avatars.formats.clone(),
+        webp_quality: p.webp_quality,
+        master_quality: p.master_quality,
     }
 }
 
