@@ -6,9 +6,12 @@
 //! open.
 
 use crate::{
-    domain::ids::OwnerKey,
+    domain::{avatar::AvatarRecord, ids::OwnerKey, record::RecordKey},
     profiles::{now_ms, ProfileError, Profiles},
+    store::StoreError,
 };
+
+const CAS_RETRIES: usize = 8;
 
 /// The AAD of one generation's master.
 pub fn master_aad(owner: &OwnerKey, generation: i64) -> Vec<u8> {
@@ -53,4 +56,45 @@ pub async fn open_master(
             .ring()
             .open(&sealed, &master_aad(owner, generation))?,
     ))
+}
+
+/// Compare-and-set loop on the avatar record that also makes exactly the images of the
+/// new live set live, in one transaction (`MasterStore::commit_avatar_images`): a
+/// re-derived set switches at once, never half. `f` sees the current record and returns
+/// the next one, or `None` to stop (superseded meanwhile).
+pub async fn commit_rederived<F>(
+    profiles: &Profiles,
+    owner: &OwnerKey,
+    mut f: F,
+) -> Result<Option<AvatarRecord>, ProfileError>
+where
+    F: FnMut(AvatarRecord) -> Option<AvatarRecord>,
+{
+    for _ in 0..CAS_RETRIES {
+        let Some((current, version)) = profiles
+            .read::<AvatarRecord>(owner, RecordKey::Avatar)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(next) = f(current) else {
+            return Ok(None);
+        };
+        let ids = next
+            .current
+            .as_ref()
+            .map(|live| live.image_ids())
+            .unwrap_or_default();
+        let sealed = profiles.seal_avatar(owner, &next)?;
+        match profiles
+            .store()
+            .commit_avatar_images(owner, &sealed, version, &ids, now_ms())
+            .await
+        {
+            Ok(()) => return Ok(Some(next)),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ProfileError::Busy)
 }

@@ -4,6 +4,7 @@
 pub mod avatar_cache;
 pub mod error;
 pub mod extract;
+pub mod formats;
 pub mod openapi;
 pub mod page;
 pub mod routes;

@@ -72,8 +72,24 @@ impl AvatarHandler {
         }
     }
 
+    /// The services below (for the re-derivation job).
+    pub(crate) fn profiles(&self) -> &Profiles {
+        &self.profiles
+    }
+
+    pub(crate) fn pipeline(&self) -> &Arc<PipelineConfig> {
+        &self.pipeline
+    }
+
+    pub(crate) fn cache(&self) -> &AvatarCache {
+        &self.cache
+    }
+
     /// Runs one job.
     pub async fn handle(&self, job: ProcessAvatar, ctx: JobContext) -> Result<(), JobError> {
+        if job.rederive {
+            return self.rederive(job, ctx).await;
+        }
         let owner = OwnerKey::from_hex(&job.owner)
             .ok_or_else(|| JobError::Permanent("job payload has a malformed owner key".into()))?;
         let record = match self.standing(&owner, job.generation).await? {
@@ -356,7 +372,8 @@ impl AvatarHandler {
     pub async fn run(&self, job: ProcessAvatar, ctx: JobContext) -> Result<(), JobError> {
         let last = ctx.is_final_attempt();
         match self.handle(job.clone(), ctx).await {
-            Err(JobError::Transient(reason)) if last => {
+            // A re-derivation never touches the avatar's state: the set stays served.
+            Err(JobError::Transient(reason)) if last && !job.rederive => {
                 self.give_up(&job, &reason).await;
                 Err(JobError::Transient(reason))
             }

@@ -23,6 +23,7 @@ pub fn pipeline_config(app: &App) -> PipelineConfig {
         formats: app.config.avatars.formats.clone(),
         webp_quality: p.webp_quality,
         master_quality: p.master_quality,
+        keep_master: true,
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Instant;
 use crate::{
     defaults::DefaultKind,
     domain::ids::AvatarHash,
-    http::{error::ApiError, routes::images::avatar_image_response, AppState},
+    http::{error::ApiError, formats, routes::images::avatar_image_response, AppState},
 };
 
 /// What the query string asks for.
@@ -105,7 +105,7 @@ pub fn public_error(e: ApiError) -> Response {
 
 /// `GET /avatar/{hash}` (and HEAD).
 #[utoipa::path(get, path = "/avatar/{hash}", tag = "public",
-    params(("hash" = String, Path, description = "MD5 or SHA-256 of the normalized email, or the public id; optional .jpg/.png"),
+    params(("hash" = String, Path, description = "MD5 or SHA-256 of the normalized email, or the public id; optional .jpg/.png/.webp/.avif"),
         ("s" = Option<u32>, Query, description = "1..=2048, default 80; snapped to a configured size"),
         ("d" = Option<String>, Query, description = "404 | mp | identicon | blank | moocard"),
         ("f" = Option<String>, Query, description = "y: always the default")),
@@ -141,21 +141,28 @@ async fn serve(
     let params = parse_query(req.uri.query())?;
     let cache = &state.avatar_cache;
     let size = cache.snap(params.size);
-    let name = raw
-        .strip_suffix(".jpg")
-        .or_else(|| raw.strip_suffix(".png"))
-        .unwrap_or(raw);
+    let (name, suffix) = formats::split_suffix(raw);
+    let negotiate = state.config.avatars.negotiate_format;
+    let wanted = formats::wanted(suffix, &req.headers, negotiate);
     let hash = AvatarHash::parse(name);
     // MD5/SHA-256 lookups can be switched off (API.md §Identity); such hashes then behave
     // as unknown, exactly like a hash nobody registered.
     let lookup = hash.filter(|h| !h.is_email_hash() || state.config.avatars.hash_lookup);
     let found = match (lookup, params.force) {
-        (Some(h), false) => cache.avatar(&state.profiles, &h, size, now).await?,
+        (Some(h), false) => {
+            cache
+                .avatar_as(&state.profiles, &h, size, wanted, now)
+                .await?
+        }
         _ => None,
     };
     let max_age = &cache.max_age;
     if let Some(img) = found {
-        return Ok(avatar_image_response(&img, &req.headers));
+        let mut res = avatar_image_response(&img, &req.headers);
+        if negotiate {
+            formats::vary_accept(res.headers_mut());
+        }
+        return Ok(res);
     }
     let Some(kind) = params.default else {
         // "No avatar" is a stable, cacheable answer like any other.
@@ -178,7 +185,12 @@ async fn serve(
         .default_graphic(kind, size, seed)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(avatar_image_response(&img, &req.headers))
+    let mut res = avatar_image_response(&img, &req.headers);
+    if negotiate {
+        // A cache must not hand this default to a client whose Accept gets a WebP later.
+        formats::vary_accept(res.headers_mut());
+    }
+    Ok(res)
 }
 
 #[cfg(test)]

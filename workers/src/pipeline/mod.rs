@@ -54,6 +54,9 @@ pub struct PipelineConfig {
     pub webp_quality: u8,
     /// libwebp quality of an opaque master (visually lossless; alpha masters are lossless).
     pub master_quality: u8,
+    /// Encode the master (always in production; off only to measure the pipeline as it
+    /// was before masters, with `master_size` at the largest size).
+    pub keep_master: bool,
 }
 
 impl Default for PipelineConfig {
@@ -67,6 +70,7 @@ impl Default for PipelineConfig {
             formats: Vec::new(),
             webp_quality: 75,
             master_quality: 90,
+            keep_master: true,
         }
     }
 }
@@ -116,7 +120,8 @@ pub struct Output {
     pub variants: Vec<Variant>,
     /// One variant per configured size and extra format (`formats`), largest first.
     pub extra: Vec<Encoded>,
-    /// The sanitized master (WebP: lossy at `master_quality` when opaque, else lossless).
+    /// The sanitized master (WebP: lossy at `master_quality` when opaque, else lossless);
+    /// empty without `keep_master`.
     pub master: Vec<u8>,
     /// The master's side in pixels.
     pub master_side: u32,
@@ -247,7 +252,7 @@ pub fn process(
     for &f in &cfg.formats {
         want.extend(sizes.iter().map(|&s| (s, Slot::Extra(f))));
     }
-    let derived = derive::derive(top, &want, true, cfg)?;
+    let derived = derive::derive(top, &want, cfg.keep_master, cfg)?;
     let format = derived.base;
     let (variants, extra): (Vec<Encoded>, Vec<Encoded>) = derived
         .variants
@@ -277,12 +282,12 @@ pub fn rederive(
     want: &[(u32, Slot)],
     cfg: &PipelineConfig,
 ) -> Result<Vec<Encoded>, PipelineError> {
-    let top = webp::decode(master)?;
-    if let Some(&(big, _)) = want.iter().find(|w| w.0 > top.width) {
-        return Err(PipelineError::internal(format!(
-            "size {big} is larger than the kept master ({} px)",
-            top.width
-        )));
+    let mut top = webp::decode(master)?;
+    // A master from a small source is smaller than a newly added size: upscale it, as
+    // `process` upscales a small upload to the largest size.
+    let largest = want.iter().map(|w| w.0).max().unwrap_or(0);
+    if largest > top.width {
+        top = resize::downsize(&top, largest)?;
     }
     Ok(derive::derive(top, want, false, cfg)?.variants)
 }
