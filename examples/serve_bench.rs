@@ -144,6 +144,8 @@ async fn seed(app: &App, bytes: Vec<u8>) -> anyhow::Result<()> {
             generation: 1,
             variants,
             updated_at: now_rfc3339(),
+            formats: Default::default(),
+            made_by: None,
         }),
         updated_at: Some(now_rfc3339()),
         ..AvatarRecord::default()

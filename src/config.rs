@@ -6,7 +6,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use crate::limits::ImageLimits;
+use crate::{domain::derivation::ExtraFormat, limits::ImageLimits};
+
+mod derived;
+pub use derived::{ReprocessSettings, MAX_MASTER_SIZE};
 
 pub mod operators;
 
@@ -38,6 +41,8 @@ pub struct Config {
     pub audit: operators::AuditConfig,
     /// Limits shared by every API node (in the database) and per client address.
     pub quotas: operators::QuotaConfig,
+    /// `moocard reprocess` pacing.
+    pub reprocess: ReprocessSettings,
 }
 
 /// HTTP server settings.
@@ -222,6 +227,10 @@ pub struct PipelineSettings {
     pub memory_budget_bytes: u64,
     /// Upper bound on an image's metadata chunks (inflated PNG `iCCP` included).
     pub max_metadata_bytes: u64,
+    /// libwebp quality 1..=100 of lossy WebP variants.
+    pub webp_quality: u8,
+    /// libwebp quality 1..=100 of opaque masters (transparent ones are lossless).
+    pub master_quality: u8,
 }
 
 impl Default for PipelineSettings {
@@ -232,6 +241,8 @@ impl Default for PipelineSettings {
             png_preset: 2,
             memory_budget_bytes: 256 << 20,
             max_metadata_bytes: 4 << 20,
+            webp_quality: 75,
+            master_quality: 90,
         }
     }
 }
@@ -269,6 +280,12 @@ pub struct AvatarConfig {
     /// `none`, or `gravatar`: redirect MD5/SHA-256 hashes this server has no avatar for
     /// to Gravatar with the same parameters (tells Gravatar which hashes are looked up).
     pub fallback: String,
+    /// Side of the kept sanitized master, in pixels; `limits.sizes` may not exceed it.
+    pub master_size: u32,
+    /// Formats stored besides JPEG/PNG (`webp`), each at every size.
+    pub formats: Vec<ExtraFormat>,
+    /// Pick the format of `/avatar/{hash}` without a suffix from `Accept` (`Vary: Accept`).
+    pub negotiate_format: bool,
 }
 
 impl Default for AvatarConfig {
@@ -287,6 +304,9 @@ impl Default for AvatarConfig {
             default: "moocard".into(),
             default_url_hosts: Vec::new(),
             fallback: "none".into(),
+            master_size: 1024,
+            formats: Vec::new(),
+            negotiate_format: false,
         }
     }
 }
@@ -535,6 +555,7 @@ impl Config {
                 "queue.window_secs, job_timeout_secs and max_attempts must be positive".into(),
             ));
         }
+        derived::validate(&self)?;
         Ok(self)
     }
 

@@ -22,6 +22,7 @@ pub mod jobs;
 pub mod keys;
 pub mod limits;
 pub mod maintenance;
+pub mod masters;
 pub mod probe;
 pub mod profiles;
 pub mod store;

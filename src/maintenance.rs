@@ -105,6 +105,19 @@ pub async fn cleanup_once(profiles: &Profiles, keep_for: Duration) -> (u64, u64)
             tracing::warn!(error = %e, "upload cleanup failed");
             0
         });
+    // A master whose job crashed before committing (issue 15); at least an hour old, far
+    // beyond any job's timeout, so a job still running is never robbed of its master.
+    let masters = profiles
+        .store()
+        .purge_dead_masters(now.saturating_sub(keep_ms.max(3_600_000)))
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "master cleanup failed");
+            0
+        });
+    if masters > 0 {
+        metrics::counter!("moocard_cleanup_deleted_total", "kind" => "master").increment(masters);
+    }
     if images + uploads > 0 {
         tracing::info!(
             images,

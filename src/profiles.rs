@@ -228,6 +228,17 @@ impl Profiles {
         Err(ProfileError::Busy)
     }
 
+    /// Seals an avatar record for a compare-and-set write done outside this type (the
+    /// re-derivation commit, `crate::masters`).
+    pub fn seal_avatar(
+        &self,
+        owner: &OwnerKey,
+        rec: &AvatarRecord,
+    ) -> Result<crate::crypto::Sealed, ProfileError> {
+        let plain = serde_json::to_vec(rec).map_err(|e| ProfileError::Corrupt(e.to_string()))?;
+        Ok(self.ring.seal(&plain, &aad(owner, RecordKey::Avatar)))
+    }
+
     /// The profile of an email (an email with no records has an empty profile).
     pub async fn get(&self, email: &Email) -> Result<ProfileView, ProfileError> {
         let owner = self.owner(email);

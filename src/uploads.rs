@@ -186,6 +186,7 @@ impl Uploads {
             owner: owner.to_hex(),
             generation: record.generation,
             crop,
+            rederive: false,
         };
         match self.queue.enqueue(job).await {
             Ok(queue_id) => {

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ErrorCode;
+use crate::{domain::derivation::Derivation, ErrorCode};
 
 /// Processing state of the latest upload (API.md avatar status `state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
@@ -55,6 +55,24 @@ pub struct LiveAvatar {
     pub variants: BTreeMap<u32, VariantRef>,
     /// When it went live (RFC 3339).
     pub updated_at: String,
+    /// Variants in other formats: extension (`webp`, `avif`) -> size -> variant.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub formats: BTreeMap<String, BTreeMap<u32, VariantRef>>,
+    /// What made this set; `None` for sets made before masters existed (not re-derivable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_by: Option<Derivation>,
+}
+
+impl LiveAvatar {
+    /// Every image id of the set, in all formats.
+    pub fn image_ids(&self) -> Vec<String> {
+        let extra = self.formats.values().flat_map(|m| m.values());
+        self.variants
+            .values()
+            .chain(extra)
+            .map(|v| v.id.clone())
+            .collect()
+    }
 }
 
 /// The decrypted `avatar` record.
@@ -92,6 +110,10 @@ pub struct AvatarStatus {
     pub urls: Option<BTreeMap<String, String>>,
     /// Last change (RFC 3339).
     pub updated_at: Option<String>,
+    /// **[v1.1]** Variants in other formats (`webp`, `avif`): extension -> size ->
+    /// `/images/{id}`; absent when there are none, so `urls` keeps its v1 shape.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub formats: Option<BTreeMap<String, BTreeMap<String, String>>>,
     /// The job id of the latest upload (extension).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
@@ -110,6 +132,22 @@ impl AvatarRecord {
                     .collect()
             }),
             updated_at: self.updated_at.clone(),
+            formats: self
+                .current
+                .as_ref()
+                .filter(|live| !live.formats.is_empty())
+                .map(|live| {
+                    live.formats
+                        .iter()
+                        .map(|(ext, sizes)| {
+                            let urls = sizes
+                                .iter()
+                                .map(|(size, v)| (size.to_string(), format!("/images/{}", v.id)))
+                                .collect();
+                            (ext.clone(), urls)
+                        })
+                        .collect()
+                }),
             job: self.job_id.clone(),
         }
     }

@@ -43,12 +43,14 @@ pub(crate) use super::served::{served, SERVED_OVERHEAD};
 use crate::{
     config::Config,
     defaults::Design,
+    domain::derivation::ExtraFormat,
     domain::{
         avatar::AvatarRecord, email::Email, ids::AvatarHash, ids::OwnerKey, record::RecordKey,
     },
     http::{
         alias_filter::AliasFilter,
         breaker::{Breaker, Gate},
+        formats::Wanted,
         graphics::Graphics,
     },
     profiles::{ProfileError, Profiles},
@@ -257,7 +259,21 @@ impl AvatarCache {
         size: u32,
         now: Instant,
     ) -> Lookup {
-        let key = (key_of(hash), size);
+        self.avatar_as(profiles, hash, size, Wanted::BASE, now)
+            .await
+    }
+
+    /// [`Self::avatar`] in one of the `wanted` extra formats when the set has it, else
+    /// JPEG/PNG (issue 15). The formats ride in the key's high bits (sizes fit in 16).
+    pub async fn avatar_as(
+        &self,
+        profiles: &Profiles,
+        hash: &AvatarHash,
+        size: u32,
+        wanted: Wanted,
+        now: Instant,
+    ) -> Lookup {
+        let key = (key_of(hash), (size & 0xFFFF) | (u32::from(wanted.0) << 16));
         let mut stale = None;
         if let Some(hit) = self.hot.get(&key) {
             if self.stamp(hit.bucket) == hit.stamp {
@@ -383,9 +399,14 @@ impl AvatarCache {
             .and_then(|(rec, _)| rec.current);
         // The variant for the size, or the nearest larger one (else the largest) if the
         // configured sizes changed after this avatar was processed.
+        let (size, wanted) = (key.1 & 0xFFFF, Wanted((key.1 >> 16) as u8));
         let id = live.and_then(|live| {
-            let v = &live.variants;
-            let pick = v.range(key.1..).next().or_else(|| v.iter().next_back());
+            let extra = ExtraFormat::ALL
+                .into_iter()
+                .filter(|f| wanted.accepts(*f))
+                .find_map(|f| live.formats.get(f.extension()));
+            let v = extra.unwrap_or(&live.variants);
+            let pick = v.range(size..).next().or_else(|| v.iter().next_back());
             pick.map(|(_, v)| v.id.clone())
         });
         let served = match id {

@@ -9,6 +9,7 @@ pub mod breaker;
 pub mod error;
 pub mod extract;
 pub mod graphics;
+pub mod formats;
 pub mod openapi;
 pub mod owner;
 pub mod owner_limit;

@@ -46,7 +46,17 @@ pub struct ProcessAvatar {
     /// Optional crop rectangle in oriented source pixels.
     #[serde(default)]
     pub crop: Option<Crop>,
+    /// **Issue 15**: derive the missing variants of `generation` again from its kept
+    /// master (`moocard reprocess`) instead of processing an upload (`upload_id` empty).
+    #[serde(default)]
+    pub rederive: bool,
 }
+
+/// Queue priority of upload jobs; re-derivations get [`REDERIVE_PRIORITY`], lower, so
+/// workers always take waiting uploads first (apalis fetches by `priority DESC`).
+pub const UPLOAD_PRIORITY: i32 = 0;
+/// Queue priority of `moocard reprocess` jobs (below uploads).
+pub const REDERIVE_PRIORITY: i32 = -10;
 
 /// The id of an enqueued job (a ULID string, `jobs.id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -192,6 +202,16 @@ impl JobQueue {
 
     /// Pushes one avatar job and returns its id.
     pub async fn enqueue(&self, job: ProcessAvatar) -> Result<JobId, QueueError> {
+        let priority = if job.rederive {
+            REDERIVE_PRIORITY
+        } else {
+            UPLOAD_PRIORITY
+        };
+        self.enqueue_at(job, priority).await
+    }
+
+    /// [`Self::enqueue`] at an explicit queue priority (larger runs sooner).
+    pub async fn enqueue_at(&self, job: ProcessAvatar, priority: i32) -> Result<JobId, QueueError> {
         let bytes = serde_json::to_vec(&job)?;
         let id = ulid::Ulid::new();
         let max_attempts = i32::try_from(self.cfg.max_attempts).unwrap_or(i32::MAX);
@@ -200,7 +220,11 @@ impl JobQueue {
             DbPool::Sqlite(pool) => {
                 let task = TaskBuilder::new(bytes)
                     .with_task_id(TaskId::new(id))
-                    .with_ctx(SqlContext::new().with_max_attempts(max_attempts))
+                    .with_ctx(
+                        SqlContext::new()
+                            .with_max_attempts(max_attempts)
+                            .with_priority(priority),
+                    )
                     .build();
                 apalis_sqlite::sink::push_tasks(pool.clone(), self.apalis_config(), vec![task])
                     .await
@@ -209,7 +233,11 @@ impl JobQueue {
             DbPool::MySql(pool) => {
                 let task = TaskBuilder::new(bytes)
                     .with_task_id(TaskId::new(id))
-                    .with_ctx(SqlContext::new().with_max_attempts(max_attempts))
+                    .with_ctx(
+                        SqlContext::new()
+                            .with_max_attempts(max_attempts)
+                            .with_priority(priority),
+                    )
                     .build();
                 apalis_mysql::sink::push_tasks(pool.clone(), self.apalis_config(), vec![task])
                     .await

@@ -11,6 +11,7 @@ fn job(n: i64) -> ProcessAvatar {
         owner: "ab".repeat(20),
         generation: n,
         crop: None,
+        rederive: false,
     }
 }
 

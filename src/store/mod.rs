@@ -3,6 +3,7 @@
 //! HMAC ids live above this trait (`crate::profiles`, `crate::crypto`).
 
 pub mod alias_feed;
+pub mod masters;
 pub mod mysql;
 mod sql;
 pub mod sqlite;
@@ -115,11 +116,15 @@ pub enum WrappedRow {
     Record(OwnerKey, String),
     /// An `uploads` row.
     Upload(String),
+    /// A `masters` row (owner, generation).
+    Master(OwnerKey, i64),
 }
 
-/// Everything the server and workers need from a database.
+pub use masters::MasterStore;
+
+/// Everything the server and workers need from a database (masters: [`MasterStore`]).
 #[async_trait]
-pub trait ProfileStore: Send + Sync + 'static {
+pub trait ProfileStore: MasterStore {
     /// Runs this backend's migrations (idempotent).
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Fails when the schema is behind this build (workers refuse to run then).

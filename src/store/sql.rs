@@ -178,7 +178,7 @@ macro_rules! sql_store {
                     .bind(&owner.0[..])
                     .execute(&mut *tx)
                     .await?;
-                for table in ["records", "aliases", "uploads", "images"] {
+                for table in ["records", "aliases", "uploads", "images", "masters"] {
                     sqlx::query(&format!("DELETE FROM {table} WHERE owner_key = ?"))
                         .bind(&owner.0[..])
                         .execute(&mut *tx)
@@ -270,6 +270,12 @@ macro_rules! sql_store {
                     .bind(&owner.0[..])
                     .execute(&mut *tx)
                     .await?;
+                // A master is kept for the live generation only (issue 15).
+                sqlx::query("DELETE FROM masters WHERE owner_key = ? AND generation <> ?")
+                    .bind(&owner.0[..])
+                    .bind(live_generation.unwrap_or(-1))
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -307,7 +313,7 @@ macro_rules! sql_store {
 
             async fn kek_samples(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
                 let mut out: Vec<(String, Vec<u8>)> = Vec::new();
-                for table in ["records", "uploads"] {
+                for table in ["records", "uploads", "masters"] {
                     let ids: Vec<String> = sqlx::query_scalar(&format!("SELECT DISTINCT kek_id FROM {table}"))
                         .fetch_all(&self.pool)
                         .await?;
@@ -352,6 +358,17 @@ macro_rules! sql_store {
                         .fetch_all(&self.pool)
                         .await?;
                 out.extend(uploads.into_iter().map(|(id, kek, wrapped)| (WrappedRow::Upload(id), kek, wrapped)));
+                let masters: Vec<(Vec<u8>, i64, String, Vec<u8>)> = sqlx::query_as(
+                    "SELECT owner_key, generation, kek_id, wrapped_dek FROM masters WHERE kek_id <> ? LIMIT ?",
+                )
+                .bind(active)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+                out.extend(masters.into_iter().filter_map(|(owner, generation, kek, wrapped)| {
+                    let owner = OwnerKey(<[u8; 32]>::try_from(owner.as_slice()).ok()?);
+                    Some((WrappedRow::Master(owner, generation), kek, wrapped))
+                }));
                 Ok(out)
             }
 
@@ -385,6 +402,17 @@ macro_rules! sql_store {
                             .execute(&self.pool)
                             .await?
                     }
+                    WrappedRow::Master(owner, generation) => sqlx::query(
+                        "UPDATE masters SET wrapped_dek = ?, kek_id = ? \
+                         WHERE owner_key = ? AND generation = ? AND wrapped_dek = ?",
+                    )
+                    .bind(new)
+                    .bind(new_kek)
+                    .bind(&owner.0[..])
+                    .bind(generation)
+                    .bind(old)
+                    .execute(&self.pool)
+                    .await?,
                 };
                 Ok(done.rows_affected() == 1)
             }

@@ -2,7 +2,10 @@
 
 use sqlx::SqlitePool;
 
-use super::{sql::sql_store, NewImage, StoreError, StoredImage, StoredRecord, WrappedRow};
+use super::{
+    masters::master_store, sql::sql_store, NewImage, StoreError, StoredImage, StoredRecord,
+    WrappedRow,
+};
 use crate::{crypto::Sealed, domain::ids::OwnerKey, domain::record::RecordKey};
 
 sql_store!(
@@ -12,3 +15,4 @@ sql_store!(
     sqlx::migrate!("migrations/sqlite"),
     "INSERT OR IGNORE"
 );
+master_store!(SqliteStore);

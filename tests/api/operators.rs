@@ -123,6 +123,8 @@ async fn make_ready(t: &TestApp, email: &str) -> BTreeMap<u32, String> {
                 generation,
                 variants: variants.clone(),
                 updated_at: "2026-01-01T00:00:00Z".into(),
+                formats: Default::default(),
+                made_by: None,
             });
             Some((rec, Some(generation)))
         })

@@ -150,6 +150,8 @@ impl TestApp {
                 generation,
                 variants: variants.clone(),
                 updated_at: now_rfc3339(),
+                formats: Default::default(),
+                made_by: None,
             }),
             AvatarState::Ready,
         )

@@ -29,6 +29,7 @@ fn job(n: usize) -> ProcessAvatar {
         owner: "0f".repeat(20),
         generation: 1,
         crop: None,
+        rederive: false,
     }
 }
 

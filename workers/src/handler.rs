@@ -13,11 +13,13 @@ use std::sync::{
 use moocard::{
     domain::{
         avatar::{AvatarRecord, AvatarState, LiveAvatar},
+        derivation::Derivation,
         ids::OwnerKey,
         record::RecordKey,
     },
     http::avatar_cache::AvatarCache,
     jobs::ProcessAvatar,
+    masters::put_master,
     profiles::{now_ms, now_rfc3339, upload_aad, ProfileError, Profiles},
     store::NewImage,
     uploads::Uploads,
@@ -26,7 +28,7 @@ use moocard::{
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    pipeline::{process_in, Budget, PipelineConfig, PipelineError},
+    pipeline::{process_in, Budget, Encoded, PipelineConfig, PipelineError, Slot},
     runner::{JobContext, JobError},
 };
 
@@ -76,8 +78,24 @@ impl AvatarHandler {
         }
     }
 
+    /// The services below (for the re-derivation job).
+    pub(crate) fn profiles(&self) -> &Profiles {
+        &self.profiles
+    }
+
+    pub(crate) fn pipeline(&self) -> &Arc<PipelineConfig> {
+        &self.pipeline
+    }
+
+    pub(crate) fn cache(&self) -> &AvatarCache {
+        &self.cache
+    }
+
     /// Runs one job.
     pub async fn handle(&self, job: ProcessAvatar, ctx: JobContext) -> Result<(), JobError> {
+        if job.rederive {
+            return self.rederive(job, ctx).await;
+        }
         let owner = OwnerKey::from_hex(&job.owner)
             .ok_or_else(|| JobError::Permanent("job payload has a malformed owner key".into()))?;
         let record = match self.standing(&owner, job.generation).await? {
@@ -184,28 +202,41 @@ impl AvatarHandler {
             }
         };
 
-        let images: Vec<NewImage> = output
-            .variants
-            .into_iter()
-            .map(|v| NewImage {
-                id: content_id(&owner, job.generation, v.size, &v.bytes),
-                owner,
-                generation: job.generation,
-                size: v.size,
-                content_type: v.format.content_type().to_owned(),
-                bytes: v.bytes,
-            })
-            .collect();
+        let master_side = output.master_side;
+        let images = new_images(
+            &owner,
+            job.generation,
+            output
+                .variants
+                .into_iter()
+                .map(|v| Encoded {
+                    size: v.size,
+                    slot: Slot::Base,
+                    content_type: v.format.content_type(),
+                    bytes: v.bytes,
+                })
+                .chain(output.extra),
+        );
+        // The master goes first: a set is only ever live with its master kept (the
+        // commit deletes other generations' masters in the same transaction).
+        put_master(&self.profiles, &owner, job.generation, &output.master)
+            .await
+            .map_err(transient)?;
+        metrics::histogram!("moocard_master_bytes").record(output.master.len() as f64);
         self.profiles
             .store()
-            .put_images(&images, now_ms())
+            .put_images(
+                &images.iter().map(|(_, i)| i.clone()).collect::<Vec<_>>(),
+                now_ms(),
+            )
             .await
             .map_err(|e| transient(e.into()))?;
-        let live = LiveAvatar {
-            generation: job.generation,
-            variants: images.iter().map(|i| (i.size, i.variant_ref())).collect(),
-            updated_at: now_rfc3339(),
-        };
+        let mut live = live_set(job.generation, &images);
+        live.made_by = Some(Derivation {
+            master: true,
+            ..Derivation::wanted(&self.pipeline.limits.sizes, &self.pipeline.formats)
+        });
+        tracing::debug!(master_side, "master kept");
         let committed = self
             .profiles
             .commit_avatar(&owner, |mut rec| {
@@ -226,6 +257,11 @@ impl AvatarHandler {
         match committed {
             Some(_) => tracing::info!(job.id = %ctx.job_id, attempt = ctx.attempt, "avatar ready"),
             None => {
+                let _ = self
+                    .profiles
+                    .store()
+                    .delete_master(&owner, job.generation)
+                    .await;
                 tracing::info!(job.id = %ctx.job_id, "superseded while processing; result discarded")
             }
         }
@@ -299,6 +335,58 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// The rows of encoded variants of one generation, with the slot each fills.
+pub(crate) fn new_images(
+    owner: &OwnerKey,
+    generation: i64,
+    encoded: impl IntoIterator<Item = Encoded>,
+) -> Vec<(Slot, NewImage)> {
+    encoded
+        .into_iter()
+        .map(|v| {
+            let image = NewImage {
+                id: content_id(owner, generation, v.size, &v.bytes),
+                owner: *owner,
+                generation,
+                size: v.size,
+                content_type: v.content_type.to_owned(),
+                bytes: v.bytes,
+            };
+            (v.slot, image)
+        })
+        .collect()
+}
+
+/// The live set made of `images` (without `made_by`).
+pub(crate) fn live_set(generation: i64, images: &[(Slot, NewImage)]) -> LiveAvatar {
+    let mut live = LiveAvatar {
+        generation,
+        variants: Default::default(),
+        updated_at: now_rfc3339(),
+        formats: Default::default(),
+        made_by: None,
+    };
+    add_to_set(&mut live, images);
+    live
+}
+
+/// Puts `images` into their slots of `live`, replacing what was there.
+pub(crate) fn add_to_set(live: &mut LiveAvatar, images: &[(Slot, NewImage)]) {
+    for (slot, image) in images {
+        match slot {
+            Slot::Base => {
+                live.variants.insert(image.size, image.variant_ref());
+            }
+            Slot::Extra(f) => {
+                live.formats
+                    .entry(f.extension().to_owned())
+                    .or_default()
+                    .insert(image.size, image.variant_ref());
+            }
+        }
+    }
+}
+
 /// A content id: the same variant of the same upload always gets the same id, so a
 /// retried job rewrites nothing and URLs are immutable.
 fn content_id(owner: &OwnerKey, generation: i64, size: u32, bytes: &[u8]) -> String {
@@ -316,7 +404,8 @@ impl AvatarHandler {
     pub async fn run(&self, job: ProcessAvatar, ctx: JobContext) -> Result<(), JobError> {
         let last = ctx.is_final_attempt();
         match self.handle(job.clone(), ctx).await {
-            Err(JobError::Transient(reason)) if last => {
+            // A re-derivation never touches the avatar's state: the set stays served.
+            Err(JobError::Transient(reason)) if last && !job.rederive => {
                 self.give_up(&job, &reason).await;
                 Err(JobError::Transient(reason))
             }

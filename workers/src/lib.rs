@@ -4,4 +4,6 @@
 pub mod handler;
 pub mod pipeline;
 pub mod pool;
+pub mod rederive;
+pub mod reprocess;
 pub mod runner;

@@ -49,12 +49,20 @@ enum Command {
         #[arg(long)]
         concurrency: Option<usize>,
     },
-    /// Make the avatar sizes of one image file: OUTDIR/{512,256,128,64,32}.{jpg|png}.
+    /// Make the avatar sizes of one image file: OUTDIR/{512,256,128,64,32}.{jpg|png},
+    /// OUTDIR/master.webp, and OUTDIR/{size}.webp with `--formats webp`.
     Thumbnail {
         /// Input image.
         input: PathBuf,
         /// Output directory (created).
         outdir: PathBuf,
+        /// Extra formats, comma-separated (`webp`).
+        #[arg(long, value_delimiter = ',')]
+        formats: Vec<String>,
+        /// Skip the master and size it at the largest variant: the pipeline as it was
+        /// before masters (benchmarks compare against it).
+        #[arg(long)]
+        no_master: bool,
     },
     /// Run the database migrations and exit.
     Migrate,
@@ -69,6 +77,13 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         batch: u32,
     },
+    /// Re-derive avatars whose sizes, formats or pipeline version differ from this
+    /// configuration, from their kept masters (online, resumable; uploads go first).
+    Reprocess {
+        /// Only count the avatars and estimate the worker CPU time.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Print the default configuration, every key documented with its env var.
     Config,
     /// Operator actions on the database: takedown, restore, list, new-token.
@@ -81,9 +96,26 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Thumbnail { input, outdir }) = &cli.command {
+    if let Some(Command::Thumbnail {
+        input,
+        outdir,
+        formats,
+        no_master,
+    }) = &cli.command
+    {
         // No configuration or database: a pure file-to-files run (benchmarks use it).
-        return moocard_worker::pipeline::cli::thumbnail_cli(input, outdir);
+        let mut cfg = moocard_worker::pipeline::PipelineConfig::default();
+        for f in formats {
+            cfg.formats.push(
+                moocard::domain::derivation::ExtraFormat::parse(f)
+                    .with_context(|| format!("unknown format {f:?} (known: webp)"))?,
+            );
+        }
+        if *no_master {
+            cfg.keep_master = false;
+            cfg.master_size = cfg.limits.sizes.iter().copied().max().unwrap_or(512);
+        }
+        return moocard_worker::pipeline::cli::thumbnail_with(input, outdir, &cfg);
     }
     let config = Config::load(cli.config.as_deref())?;
     moocard::telemetry::init_logging(config.server.log_format == "json");
@@ -148,6 +180,13 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Admin { command } => admin_cli::run(config, command).await,
+        Command::Reprocess { dry_run } => {
+            let app = App::build(config, Migrations::Require).await?;
+            let summary = moocard_worker::reprocess::run(&app, dry_run).await?;
+            println!("{}", moocard_worker::reprocess::report(&summary, dry_run));
+            app.pool.close().await;
+            Ok(())
+        }
         Command::Config => {
             // The documented example; tests/config_example.rs keeps it equal to the defaults.
             print!("{}", include_str!("../../deploy/moocard.example.toml"));

@@ -21,6 +21,11 @@ pub fn pipeline_config(app: &App) -> PipelineConfig {
         png_preset: p.png_preset,
         memory_budget_bytes: p.memory_budget_bytes,
         max_metadata_bytes: p.max_metadata_bytes,
+        master_size: app.config.avatars.master_size,
+        formats: app.config.avatars.formats.clone(),
+        webp_quality: p.webp_quality,
+        master_quality: p.master_quality,
+        keep_master: true,
     }
 }
 

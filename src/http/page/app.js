@@ -173,8 +173,27 @@ function renderAvatar(avatar) {
     return fig;
   }));
   $('sizes-empty').hidden = sizes.length > 0;
+  renderFormats(avatar && avatar.formats);
   $('delete-avatar').disabled = !avatar || avatar.state === 'none';
   if (avatar) showJobState(avatar);
+}
+
+// v1.1: variants in other formats (WebP...), one link per size.
+function renderFormats(formats) {
+  const box = $('formats');
+  box.replaceChildren(...Object.entries(formats || {}).map(([ext, urls]) => {
+    const line = document.createElement('p');
+    line.dataset.format = ext;
+    line.append(`Also as ${ext.toUpperCase()}: `);
+    for (const size of sizesOf(urls)) {
+      const a = document.createElement('a');
+      a.href = urls[size];
+      a.textContent = `${size} px`;
+      a.dataset.size = String(size);
+      line.append(a, ' ');
+    }
+    return line;
+  }));
 }
 
 async function refreshProfile() {

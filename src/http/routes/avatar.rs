@@ -18,6 +18,7 @@ use crate::{
         avatar_cache::Lookup,
         avatar_query::{self, Fallback},
         error::ApiError,
+        formats,
         routes::images::avatar_image_response,
         AppState,
     },
@@ -56,7 +57,7 @@ pub fn public_error(e: ApiError) -> Response {
 
 /// `GET /avatar/{hash}` (and HEAD).
 #[utoipa::path(get, path = "/avatar/{hash}", tag = "public",
-    params(("hash" = String, Path, description = "MD5 or SHA-256 of the normalized email, or the public id; optional .jpg/.png"),
+    params(("hash" = String, Path, description = "MD5 or SHA-256 of the normalized email, or the public id; optional .jpg/.png/.webp/.avif"),
         ("s" = Option<String>, Query, description = "pixels, default 80; snapped to a configured size (non-numeric or < 1: 80; above the largest: the largest)"),
         ("d" = Option<String>, Query, description = "404 | mp (mm, mysteryman) | identicon | monsterid | wavatar | retro | robohash | blank | initials | color | moocard | an allow-listed http(s) URL"),
         ("initials" = Option<String>, Query, description = "letters for d=initials"),
@@ -80,6 +81,23 @@ pub async fn get_avatar(
 /// The answer to `GET /avatar/{raw}` (`raw` percent-decoded) to a request that started
 /// at `now`, shared by the router and the direct dispatch of `http::service`.
 pub async fn respond(state: &AppState, raw: &str, req: &Parts, now: Instant) -> Response {
+    let negotiate = state.config.avatars.negotiate_format;
+    let mut res = answer(state, raw, req, now, negotiate).await;
+    if negotiate {
+        // Every answer, defaults included: a cache must not hand a JPEG default to a
+        // client whose Accept gets a WebP once the avatar exists (API.md §Formats).
+        formats::vary_accept(res.headers_mut());
+    }
+    res
+}
+
+async fn answer(
+    state: &AppState,
+    raw: &str,
+    req: &Parts,
+    now: Instant,
+    negotiate: bool,
+) -> Response {
     let cache = &state.avatar_cache;
     let conf = &state.config.avatars;
     let q = avatar_query::parse(
@@ -88,13 +106,18 @@ pub async fn respond(state: &AppState, raw: &str, req: &Parts, now: Instant) -> 
         &conf.default_url_hosts,
     );
     let size = cache.snap(q.size);
-    let name = avatar_query::strip_suffix(raw);
+    let (name, suffix) = formats::split_suffix(raw);
+    let wanted = formats::wanted(suffix, &req.headers, negotiate);
     let hash = AvatarHash::parse(name);
     // MD5/SHA-256 lookups can be switched off (API.md §Identity); such hashes then behave
     // as unknown, exactly like a hash nobody registered.
     let lookup = hash.filter(|h| !h.is_email_hash() || conf.hash_lookup);
     let found = match (lookup, q.force) {
-        (Some(h), false) => cache.avatar(&state.profiles, &h, size, now).await,
+        (Some(h), false) => {
+            cache
+                .avatar_as(&state.profiles, &h, size, wanted, now)
+                .await
+        }
         _ => Lookup::Missing,
     };
     let degraded = match found {

@@ -1,6 +1,6 @@
-//! The `moocard thumbnail IN OUTDIR` command: runs [`process`] on one file
-//! with the default configuration and writes `{OUTDIR}/{size}.{jpg|png}`. Used by the
-//! benchmark scripts (shared/bench) and for trying the pipeline by hand.
+//! The `moocard thumbnail IN OUTDIR` command: runs [`process`] on one file and writes
+//! `{OUTDIR}/{size}.{jpg|png}`, `{size}.webp` per extra format and `master.webp`. Used by
+//! the benchmark scripts (shared/bench) and for trying the pipeline by hand.
 
 use std::path::Path;
 
@@ -8,15 +8,33 @@ use anyhow::Context;
 
 use super::{process, PipelineConfig};
 
-/// Thumbnails `input` into `outdir` (created if missing), one file per configured size.
+/// Thumbnails `input` into `outdir` (created if missing) with the default configuration.
 pub fn thumbnail_cli(input: &Path, outdir: &Path) -> anyhow::Result<()> {
+    thumbnail_with(input, outdir, &PipelineConfig::default())
+}
+
+/// [`thumbnail_cli`] with explicit settings (extra formats, no master: benchmarks).
+pub fn thumbnail_with(input: &Path, outdir: &Path, cfg: &PipelineConfig) -> anyhow::Result<()> {
     let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-    let out = process(&bytes, None, &PipelineConfig::default())
-        .with_context(|| format!("processing {}", input.display()))?;
+    let out =
+        process(&bytes, None, cfg).with_context(|| format!("processing {}", input.display()))?;
     std::fs::create_dir_all(outdir).with_context(|| format!("creating {}", outdir.display()))?;
-    for v in &out.variants {
-        let path = outdir.join(format!("{}.{}", v.size, v.format.extension()));
-        std::fs::write(&path, &v.bytes).with_context(|| format!("writing {}", path.display()))?;
+    let mut files: Vec<(String, &[u8])> = out
+        .variants
+        .iter()
+        .map(|v| (format!("{}.{}", v.size, v.format.extension()), &v.bytes[..]))
+        .collect();
+    for v in &out.extra {
+        if let super::Slot::Extra(f) = v.slot {
+            files.push((format!("{}.{}", v.size, f.extension()), &v.bytes[..]));
+        }
+    }
+    if !out.master.is_empty() {
+        files.push(("master.webp".to_owned(), &out.master[..]));
+    }
+    for (name, bytes) in files {
+        let path = outdir.join(name);
+        std::fs::write(&path, bytes).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

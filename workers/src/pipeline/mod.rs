@@ -10,6 +10,8 @@
 //! | resize | `resize.rs` | Lanczos3 resampling (premultiplied alpha) |
 //! | color | `color.rs` | ICC / CMYK to sRGB, alpha detection |
 //! | encode | `encode.rs` | mozjpeg (opaque) and oxipng (transparent) output |
+//! | webp | `webp.rs` | libwebp: WebP variants and the master's codec |
+//! | derive | `derive.rs` | master square -> every wanted (size, format), on two threads |
 //!
 //! Order matters for cost: the square is resampled straight out of the (shrink-on-load)
 //! decoded buffer, and orientation and colour conversion then run on the 512 px result
@@ -21,14 +23,19 @@ pub mod cli;
 mod color;
 mod crop;
 mod decode;
+mod derive;
 mod encode;
 mod orient;
 mod resize;
+mod webp;
+
+pub use derive::{Encoded, Slot};
 
 use std::sync::atomic::AtomicBool;
 
 pub use budget::{Budget, Reservation};
 use moocard::crop::Crop;
+use moocard::domain::derivation::ExtraFormat;
 use moocard::limits::ImageLimits;
 use moocard::ErrorCode;
 
@@ -47,6 +54,18 @@ pub struct PipelineConfig {
     pub memory_budget_bytes: u64,
     /// Upper bound on an image's metadata chunks (PNG `iCCP` after inflation included).
     pub max_metadata_bytes: u64,
+    /// Side of the kept master (at least the largest size; smaller sources are not
+    /// upscaled beyond the largest size).
+    pub master_size: u32,
+    /// Formats made besides JPEG/PNG, at every size.
+    pub formats: Vec<ExtraFormat>,
+    /// libwebp quality of lossy WebP variants.
+    pub webp_quality: u8,
+    /// libwebp quality of an opaque master (visually lossless; alpha masters are lossless).
+    pub master_quality: u8,
+    /// Encode the master (always in production; off only to measure the pipeline as it
+    /// was before masters, with `master_size` at the largest size).
+    pub keep_master: bool,
 }
 
 impl Default for PipelineConfig {
@@ -58,6 +77,11 @@ impl Default for PipelineConfig {
             png_preset: 2,
             memory_budget_bytes: 256 << 20,
             max_metadata_bytes: 4 << 20,
+            master_size: 1024,
+            formats: Vec::new(),
+            webp_quality: 75,
+            master_quality: 90,
+            keep_master: true,
         }
     }
 }
@@ -105,6 +129,13 @@ pub struct Variant {
 pub struct Output {
     /// One variant per configured size, in the order of `limits.sizes`.
     pub variants: Vec<Variant>,
+    /// One variant per configured size and extra format (`formats`), largest first.
+    pub extra: Vec<Encoded>,
+    /// The sanitized master (WebP: lossy at `master_quality` when opaque, else lossless);
+    /// empty without `keep_master`.
+    pub master: Vec<u8>,
+    /// The master's side in pixels.
+    pub master_side: u32,
     /// Source width after EXIF orientation.
     pub source_width: u32,
     /// Source height after EXIF orientation.
@@ -219,9 +250,12 @@ pub fn process_in(
     let orientation = source.orientation();
     let (ow, oh) = orientation.oriented_size(probe.width, probe.height);
     let square = crop::square(ow, oh, crop)?;
+    // The master keeps up to `master_size` of the source's detail, and never less than
+    // the largest size (small sources are upscaled to it, as before masters existed).
+    let master_side = (square.w.round() as u32).clamp(largest, cfg.master_size.max(largest));
     let stored = orientation.rect_to_stored(square, probe.width, probe.height);
     let metadata = cfg.max_metadata_bytes;
-    let needed = source.memory_needed(&stored, largest, metadata);
+    let needed = source.memory_needed(&stored, master_side, metadata);
     if needed > limits.max_decode_alloc_bytes {
         return Err(decode::too_large_alloc(needed, limits));
     }
@@ -229,7 +263,7 @@ pub fn process_in(
     let needed = needed + bytes.len() as u64;
     let _reservation = budget.reserve(needed, cancel)?;
     budget::check(cancel)?;
-    let decoded = source.decode(&stored, largest, metadata)?;
+    let decoded = source.decode(&stored, master_side, metadata)?;
     budget::check(cancel)?;
 
     let rect = decoded.rect;
@@ -239,7 +273,7 @@ pub fn process_in(
         // only cost resize time and force PNG output; drop it before resampling.
         image = color::drop_alpha(image);
     }
-    let top = resize::square(&image, &rect, largest)?;
+    let top = resize::square(&image, &rect, master_side)?;
     drop(image);
     budget::check(cancel)?;
     let top = orientation.apply(top);
@@ -247,55 +281,46 @@ pub fn process_in(
     if top.layout.has_alpha() && color::is_opaque(&top) {
         top = color::drop_alpha(top);
     }
-    let format = if top.layout.has_alpha() {
-        OutputFormat::Png
-    } else {
-        OutputFormat::Jpeg
-    };
-
-    // Derive each size from the next larger one (largest first), keeping the caller's
-    // order in the output.
-    let mut order: Vec<usize> = (0..sizes.len()).collect();
-    order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]));
-    let mut squares: Vec<(usize, Pixels)> = Vec::with_capacity(sizes.len());
-    let mut current = top;
-    for &idx in &order {
-        if sizes[idx] != current.width {
-            current = resize::downsize(&current, sizes[idx])?;
-        }
-        // A copy of at most one 512 px square: cheap next to any encode.
-        squares.push((idx, current.clone()));
+    let mut want: Vec<(u32, Slot)> = sizes.iter().map(|&s| (s, Slot::Base)).collect();
+    for &f in &cfg.formats {
+        want.extend(sizes.iter().map(|&s| (s, Slot::Extra(f))));
     }
-    drop(current);
-
-    let encode = |p: &Pixels| match format {
-        OutputFormat::Jpeg => encode::jpeg(p, cfg.jpeg_quality, cfg.trellis),
-        OutputFormat::Png => encode::png(p, cfg.png_preset),
-    };
-    // The largest square holds ~3/4 of all output pixels, so encoding it on a second thread
-    // while this one encodes the rest roughly halves the encode wall time.
-    let (first, rest) = squares.split_at(1);
-    let (largest_bytes, rest_bytes) = std::thread::scope(|s| {
-        let handle = s.spawn(|| encode(&first[0].1));
-        let rest_bytes: Result<Vec<Vec<u8>>, PipelineError> =
-            rest.iter().map(|(_, p)| encode(p)).collect();
-        let largest = handle
-            .join()
-            .unwrap_or_else(|_| Err(PipelineError::internal("encoder thread panicked")));
-        (largest, rest_bytes)
-    });
-    let mut variants: Vec<Option<Variant>> = vec![None; sizes.len()];
-    let encoded = std::iter::once(largest_bytes?).chain(rest_bytes?);
-    for ((idx, _), bytes) in squares.iter().zip(encoded) {
-        variants[*idx] = Some(Variant {
-            size: sizes[*idx],
-            format,
-            bytes,
-        });
-    }
+    let derived = derive::derive(top, &want, cfg.keep_master, cfg)?;
+    let format = derived.base;
+    let (variants, extra): (Vec<Encoded>, Vec<Encoded>) = derived
+        .variants
+        .into_iter()
+        .partition(|v| v.slot == Slot::Base);
     Ok(Output {
-        variants: variants.into_iter().flatten().collect(),
+        variants: variants
+            .into_iter()
+            .map(|v| Variant {
+                size: v.size,
+                format,
+                bytes: v.bytes,
+            })
+            .collect(),
+        extra,
+        master: derived.master.unwrap_or_default(),
+        master_side,
         source_width: ow,
         source_height: oh,
     })
+}
+
+/// Derives the `want`ed variants again from a kept master (`moocard reprocess`): the
+/// same stages after the master as [`process`], so the bytes equal an upload's.
+pub fn rederive(
+    master: &[u8],
+    want: &[(u32, Slot)],
+    cfg: &PipelineConfig,
+) -> Result<Vec<Encoded>, PipelineError> {
+    let mut top = webp::decode(master)?;
+    // A master from a small source is smaller than a newly added size: upscale it, as
+    // `process` upscales a small upload to the largest size.
+    let largest = want.iter().map(|w| w.0).max().unwrap_or(0);
+    if largest > top.width {
+        top = resize::downsize(&top, largest)?;
+    }
+    Ok(derive::derive(top, want, false, cfg)?.variants)
 }

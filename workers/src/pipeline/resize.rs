@@ -48,7 +48,8 @@ pub(crate) fn square(src: &Pixels, rect: &Rect, size: u32) -> Result<Pixels, Pip
     })
 }
 
-/// Resamples a whole square to a smaller `size` x `size` square.
+/// Resamples a whole square to another `size` x `size` square (smaller, or larger for
+/// a small master).
 pub(crate) fn downsize(src: &Pixels, size: u32) -> Result<Pixels, PipelineError> {
     let full = Rect {
         x: 0.0,

@@ -57,6 +57,7 @@ pub fn job(n: usize) -> ProcessAvatar {
         owner: "0f".repeat(20),
         generation: i64::try_from(n).unwrap_or_default(),
         crop: None,
+        rederive: false,
     }
 }
 
