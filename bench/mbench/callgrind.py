@@ -97,7 +97,7 @@ def requests_ir(argv, port, paths, n=2000, warm=200, stop=signal.SIGINT, env=Non
                 raise RuntimeError(f"{e}: {open(f'{d}/log').read()[-2000:]}") from None
             _control(proc.pid, "-i", "on")
             for i, (name, path, conditional) in enumerate(paths, 1):
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=900)
                 headers = {}
                 if conditional:
                     etag = _get(conn, path).getheader("ETag")

@@ -104,12 +104,22 @@ def main(argv=None):
     ap.add_argument("--baseline", default=str(BASELINE))
     ap.add_argument("--measured", help="compare this saved measurement instead of measuring")
     ap.add_argument("--save", help="also write the measurement here")
+    ap.add_argument("--history", action="store_true", help="also append the counts to bench/history (mode gate)")
+    ap.add_argument("--as-commit", default="HEAD", help="with --history: record as this commit (same code)")
     ap.add_argument("--profile", default=PROFILE, help="cargo profile of the binaries to count (default dev)")
     a = ap.parse_args(argv)
     measured = json.load(open(a.measured)) if a.measured else measure(a.profile)
     if a.save:
         Path(a.save).parent.mkdir(parents=True, exist_ok=True)
         json.dump(measured, open(a.save, "w"), indent=1)
+    if a.history:
+        from .history import Run
+
+        run = Run("gate", measured["profile"], rev=a.as_commit)
+        run.machine = measured["machine"]
+        for fig, v in sorted(measured["figures"].items()):
+            run.record("ir", fig, "instructions", "lower", [v], kind="ir",
+                       note=f"bench/gate, {measured['profile']} profile binaries")
     if a.record:
         facts = commit_facts()
         rec = {**measured, "commit": facts["commit"], "dirty": facts["dirty"],

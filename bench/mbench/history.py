@@ -23,15 +23,27 @@ def git(*args, cwd=REPO):
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
 
 
-def commit_facts(repo=REPO):
-    """The commit being measured (the tree of `repo`), and whether it has local changes."""
-    sha = git("rev-parse", "HEAD", cwd=repo)
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", cwd=repo))
+# What a build measures: a tree that differs from a commit only outside these paths (bench/,
+# docs) builds the same binaries, so it may be recorded as that commit (`--as-commit`).
+CODE = ["src", "workers", "examples", "migrations", "fixtures", "Cargo.toml", "Cargo.lock", ":(exclude,glob)**/*.md"]
+
+
+def commit_facts(repo=REPO, rev="HEAD"):
+    """The commit being measured (the tree of `repo`), and whether its code has local changes
+    against `rev`."""
+    sha = git("rev-parse", rev, cwd=repo)
+    if rev == "HEAD":
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no", cwd=repo))
+    else:
+        dirty = subprocess.run(["git", "diff", "--quiet", sha, "--", *CODE], cwd=repo).returncode != 0
+        if dirty:
+            raise SystemExit(f"the code in {repo} differs from {rev}; cannot record it as {rev}")
+    rev = sha
     return {
         "commit": sha,
         "short": sha[:7],
-        "subject": git("log", "-1", "--format=%s", cwd=repo)[:120],
-        "commit_time": git("log", "-1", "--format=%cI", cwd=repo),
+        "subject": git("log", "-1", "--format=%s", rev, cwd=repo)[:120],
+        "commit_time": git("log", "-1", "--format=%cI", rev, cwd=repo),
         "dirty": dirty,
     }
 
@@ -83,8 +95,8 @@ def loadavg():
 class Run:
     """One invocation of the suite: shared facts, and records appended as figures come in."""
 
-    def __init__(self, mode, profile, repo=REPO, history=HISTORY):
-        self.facts = commit_facts(repo)
+    def __init__(self, mode, profile, repo=REPO, history=HISTORY, rev="HEAD"):
+        self.facts = commit_facts(repo, rev)
         self.machine = machine_facts()
         self.date = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.run_id = f"{self.date}-{self.facts['short']}"

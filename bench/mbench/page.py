@@ -35,6 +35,8 @@ def fmt(v):
     if v is None:
         return "-"
     a = abs(v)
+    if a >= 1e9:
+        return f"{v / 1e9:.4g}G"
     if a >= 1e6:
         return f"{v / 1e6:.3g}M"
     if a >= 1e4:
@@ -45,10 +47,10 @@ def fmt(v):
 
 
 def previous_comparable(points, i):
-    """The latest earlier run of the same mode on the same CPU model."""
+    """The latest earlier run of the same mode and build profile on the same CPU model."""
     p = points[i]
     for q in reversed(points[:i]):
-        if q["mode"] == p["mode"] and q["machine"].get("cpu") == p["machine"].get("cpu"):
+        if (q["mode"], q["profile"], q["machine"].get("cpu")) == (p["mode"], p["profile"], p["machine"].get("cpu")):
             return q
     return None
 
@@ -96,7 +98,8 @@ def chart(points):
         smp = p["samples"]
         m = median(smp)
         hollow = p["mode"] != "full"
-        tip = (f"{p['short']}{' (dirty)' if p.get('dirty') else ''} {p['subject']}\nrun {p['date']} ({p['mode']}), "
+        tip = (f"{p['short']}{' (dirty)' if p.get('dirty') else ''} {p['subject']}\nrun {p['date']} ({p['mode']}, "
+               f"{p['profile']} build), "
                f"load {p['load'][0]:.1f}\n{p['machine'].get('cpu', '')}\nmedian {fmt(m)} {p['unit']}; samples "
                + ", ".join(fmt(t) for t in smp)
                + "".join(f"\n{a}: median {fmt(median(av))}" for a, av in p["anchors"].items()))
