@@ -20,6 +20,9 @@ use crate::{
 /// least this long so none is purged before it was reconciled.
 const RECONCILE_WINDOW: Duration = Duration::from_secs(3600);
 
+/// How often [`cleanup_loop`] runs [`retention_once`].
+const RETENTION_EVERY: Duration = Duration::from_secs(600);
+
 /// Retention of the queue's own rows (`queue.retain_*`, `queue.retention_batch`).
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
@@ -169,10 +172,16 @@ pub async fn cleanup_loop(
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Retention deletes scan the job table (InnoDB locks what a DELETE reads), so it runs
+    // far less often than the cleanup, and not right at start-up.
+    let mut last_retention = tokio::time::Instant::now();
     loop {
         tick.tick().await;
         cleanup_once(&profiles, keep_for).await;
         reconcile_killed(&uploads, every.saturating_mul(4).max(RECONCILE_WINDOW)).await;
-        retention_once(uploads.queue(), retention).await;
+        if last_retention.elapsed() >= RETENTION_EVERY {
+            retention_once(uploads.queue(), retention).await;
+            last_retention = tokio::time::Instant::now();
+        }
     }
 }

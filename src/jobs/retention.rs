@@ -28,15 +28,15 @@ impl JobQueue {
         let mysql = format!(
             "DELETE FROM jobs WHERE {FINISHED} AND done_at <= NOW() - INTERVAL ? SECOND LIMIT ?"
         );
-        let n = delete(
+        let statements = [sqlite.as_str(), mysql.as_str()];
+        Ok(delete(
             &self.pool,
-            [&sqlite, &mysql],
+            statements,
             Some(AVATAR_QUEUE),
             older_than,
             batch,
         )
-        .await?;
-        Ok(n)
+        .await?)
     }
 
     /// Deletes up to `batch` worker rows silent for at least `older_than` that no job

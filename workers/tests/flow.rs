@@ -335,11 +335,12 @@ async fn concurrent_uploads_last_one_wins() {
                     .body(axum::body::Body::from(fixture(&format!("images/{file}"))))
                     .expect("request");
                 let res = router.clone().oneshot(req).await.expect("infallible");
-                assert_eq!(res.status(), 202);
+                let status = res.status();
                 let body = http_body_util::BodyExt::collect(res.into_body())
                     .await
                     .expect("body")
                     .to_bytes();
+                assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
                 let v: Value = serde_json::from_slice(&body).expect("json");
                 last = v["job"].as_str().expect("job").to_owned();
             }
