@@ -43,7 +43,12 @@ pub fn none_match(headers: &axum::http::HeaderMap, etag: &HeaderValue) -> bool {
 /// answer or a 400) and `nosniff` (these routes skip the layer that adds it).
 pub fn public_error(e: ApiError) -> Response {
     let mut res = e.into_response();
-    let h = res.headers_mut();
+    public_headers(res.headers_mut());
+    res
+}
+
+/// CORS and `nosniff`, which every public answer carries.
+fn public_headers(h: &mut axum::http::HeaderMap) {
     h.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -52,7 +57,6 @@ pub fn public_error(e: ApiError) -> Response {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    res
 }
 
 /// `GET /avatar/{hash}` (and HEAD).
@@ -198,14 +202,7 @@ fn redirect(location: &str, cache_control: &HeaderValue) -> Response {
     let h = res.headers_mut();
     h.insert(header::LOCATION, loc);
     h.insert(header::CACHE_CONTROL, cache_control.clone());
-    h.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    public_headers(h);
     res
 }
 
