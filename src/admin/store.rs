@@ -192,10 +192,12 @@ pub async fn blocked_until(pool: &DbPool, aliases: &[[u8; 32]]) -> Result<Option
     }))
 }
 
-/// Counts an upload of `owner` at `now_ms` unless that makes more than `limit` within
-/// `window_ms` (or `day_limit` within a day): inserted first and counted after, so
-/// concurrent uploads on any number of nodes can never all pass. On refusal the row is
-/// removed again and the answer is the oldest counted upload of the full window.
+/// Counts an upload of `owner` at `now_ms` unless that makes more than a `(limit,
+/// window_ms)` pair allows: inserted first and counted after, so concurrent uploads on any
+/// number of nodes can never all pass. On refusal the row is removed again and the answer
+/// is which pair refused and the milliseconds until one more fits. Two statements in the
+/// common case (an insert and one read of the owner's rows), so an upload holds a pooled
+/// connection briefly.
 pub async fn count_upload(
     pool: &DbPool,
     owner: &OwnerKey,
@@ -205,39 +207,40 @@ pub async fn count_upload(
 ) -> Result<Result<(), (usize, i64)>, StoreError> {
     const DAY_MS: i64 = 86_400_000;
     on_pool!(pool, p => {
-        // Old rows of this owner go as it uploads (the primary key starts with owner_key).
-        sqlx::query("DELETE FROM upload_events WHERE owner_key = ? AND created_at < ?")
-            .bind(&owner.0[..])
-            .bind(now_ms - DAY_MS)
-            .execute(p)
-            .await?;
         sqlx::query("INSERT INTO upload_events (owner_key, created_at, id) VALUES (?, ?, ?)")
             .bind(&owner.0[..])
             .bind(now_ms)
             .bind(id)
             .execute(p)
             .await?;
+        let times: Vec<i64> = sqlx::query_scalar(
+            "SELECT created_at FROM upload_events WHERE owner_key = ? ORDER BY created_at",
+        )
+        .bind(&owner.0[..])
+        .fetch_all(p)
+        .await?;
+        // Rows older than a day count for nothing; they go as the owner uploads (the
+        // primary key starts with owner_key, so this touches only this owner's rows).
+        if times.first().is_some_and(|&t| t < now_ms - DAY_MS) {
+            sqlx::query("DELETE FROM upload_events WHERE owner_key = ? AND created_at < ?")
+                .bind(&owner.0[..])
+                .bind(now_ms - DAY_MS)
+                .execute(p)
+                .await?;
+        }
         for (i, &(limit, window_ms)) in windows.iter().enumerate() {
-            if limit == 0 {
+            let inside: Vec<i64> = times.iter().copied().filter(|&t| t > now_ms - window_ms).collect();
+            if limit == 0 || inside.len() <= limit as usize {
                 continue;
             }
-            let times: Vec<i64> = sqlx::query_scalar(
-                "SELECT created_at FROM upload_events WHERE owner_key = ? AND created_at > ? ORDER BY created_at",
-            )
-            .bind(&owner.0[..])
-            .bind(now_ms - window_ms)
-            .fetch_all(p)
-            .await?;
-            if times.len() > limit as usize {
-                sqlx::query("DELETE FROM upload_events WHERE owner_key = ? AND id = ?")
-                    .bind(&owner.0[..])
-                    .bind(id)
-                    .execute(p)
-                    .await?;
-                // The upload that has to age out before one more fits.
-                let oldest = times[times.len() - limit as usize - 1];
-                return Ok(Err((i, oldest + window_ms - now_ms)));
-            }
+            sqlx::query("DELETE FROM upload_events WHERE owner_key = ? AND id = ?")
+                .bind(&owner.0[..])
+                .bind(id)
+                .execute(p)
+                .await?;
+            // The upload that has to age out before one more fits.
+            let oldest = inside[inside.len() - limit as usize - 1];
+            return Ok(Err((i, oldest + window_ms - now_ms)));
         }
         Ok(Ok(()))
     })
