@@ -132,13 +132,7 @@ macro_rules! master_store {
                 live_ids: &[String],
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let done = Self::cas_update(owner, RecordKey::Avatar, sealed, expected, now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::Conflict);
-                }
+                let mut tx = self.begin_avatar_cas(owner, sealed, expected, now_ms).await?;
                 sqlx::query("UPDATE images SET live = 0 WHERE owner_key = ?")
                     .bind(&owner.0[..])
                     .execute(&mut *tx)

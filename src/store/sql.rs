@@ -40,6 +40,25 @@ macro_rules! sql_store {
                 .bind(expected)
             }
 
+            /// A transaction in which the avatar record's compare-and-set already
+            /// succeeded (`Conflict` otherwise); the caller switches images and commits.
+            async fn begin_avatar_cas(
+                &self,
+                owner: &OwnerKey,
+                sealed: &Sealed,
+                expected: i64,
+                now_ms: i64,
+            ) -> Result<sqlx::Transaction<'static, $db>, StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let done = Self::cas_update(owner, RecordKey::Avatar, sealed, expected, now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() != 1 {
+                    return Err(StoreError::Conflict);
+                }
+                Ok(tx)
+            }
+
             fn migrator() -> sqlx::migrate::Migrator {
                 let mut m = $migrator;
                 // apalis' migrations share `_sqlx_migrations` (DEPENDENCIES.md pitfall 6).
@@ -257,13 +276,7 @@ macro_rules! sql_store {
                 live_generation: Option<i64>,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let done = Self::cas_update(owner, RecordKey::Avatar, sealed, expected, now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::Conflict);
-                }
+                let mut tx = self.begin_avatar_cas(owner, sealed, expected, now_ms).await?;
                 // -1 never matches a generation, so `None` turns every image dead.
                 sqlx::query("UPDATE images SET live = CASE WHEN generation = ? THEN 1 ELSE 0 END WHERE owner_key = ?")
                     .bind(live_generation.unwrap_or(-1))

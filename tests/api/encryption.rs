@@ -1,15 +1,10 @@
 //! Envelope encryption as seen from outside: nothing readable in the database, tampering
 //! detected, a wrong key refused at start-up, and online key rotation.
 
-use moocard::{
-    config::{Config, KekConfig},
-    db::DbPool,
-    keys::generate_b64,
-    App, Migrations,
-};
+use moocard::{config::Config, db::DbPool, keys::generate_b64, App, Migrations};
 use serde_json::json;
 
-use crate::support::{test_config, TestApp, TestDb};
+use crate::support::{test_config, with_keks, TestApp, TestDb};
 
 const EMAIL: &str = "plaintext.canary@example.org";
 const NAME: &str = "Zanzibar Quokka";
@@ -134,17 +129,7 @@ async fn a_flipped_ciphertext_byte_is_a_clear_error() {
 }
 
 fn keyed_config(db: &TestDb, keks: &[(&str, &str)], active: &str, index: &str) -> Config {
-    let mut c = test_config(db);
-    c.keys.keks = keks
-        .iter()
-        .map(|(id, key)| KekConfig {
-            id: (*id).into(),
-            key: (*key).into(),
-        })
-        .collect();
-    c.keys.active_kek = active.into();
-    c.keys.index_secret = index.into();
-    c
+    with_keks(test_config(db), keks, active, index)
 }
 
 async fn seed(config: Config, email: &str, name: &str) -> App {

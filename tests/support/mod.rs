@@ -11,7 +11,11 @@ use axum::{
     http::{HeaderMap, Method, Request, StatusCode},
 };
 use http_body_util::BodyExt as _;
-use moocard::{config::Config, http::HttpService, App, Migrations};
+use moocard::{
+    config::{Config, KekConfig},
+    http::HttpService,
+    App, Migrations,
+};
 use tower::ServiceExt as _;
 
 /// The env var naming a MySQL/MariaDB server for the MySQL runs.
@@ -119,6 +123,20 @@ pub fn test_config(db: &TestDb) -> Config {
     // Audit lines would go to stdout past the test harness's capture.
     config.audit.output = "off".into();
     config.validate().expect("valid test config")
+}
+
+/// `c` with these key-encryption keys (id, base64 key), the active one and an index secret.
+pub fn with_keks(mut c: Config, keks: &[(&str, &str)], active: &str, index: &str) -> Config {
+    c.keys.keks = keks
+        .iter()
+        .map(|(id, key)| KekConfig {
+            id: (*id).into(),
+            key: (*key).into(),
+        })
+        .collect();
+    c.keys.active_kek = active.into();
+    c.keys.index_secret = index.into();
+    c
 }
 
 /// The app over a fresh database, driven through its real router.

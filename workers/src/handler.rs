@@ -53,7 +53,7 @@ fn transient(e: ProfileError) -> JobError {
 /// What the record says about a job.
 enum Standing {
     /// The job's generation is current: work on it.
-    Current(AvatarRecord),
+    Current(Box<AvatarRecord>),
     /// A newer upload or a delete superseded it.
     Stale,
     /// The record does not show this generation yet (enqueued before the record write
@@ -99,7 +99,7 @@ impl AvatarHandler {
         let owner = OwnerKey::from_hex(&job.owner)
             .ok_or_else(|| JobError::Permanent("job payload has a malformed owner key".into()))?;
         let record = match self.standing(&owner, job.generation).await? {
-            Standing::Current(r) => r,
+            Standing::Current(r) => *r,
             Standing::Stale => {
                 tracing::info!(job.id = %ctx.job_id, "superseded upload: nothing to do");
                 let _ = self.profiles.store().delete_upload(&job.upload_id).await;
@@ -278,7 +278,7 @@ impl AvatarHandler {
             None => Standing::Stale,
             Some((r, _)) if r.generation > generation => Standing::Stale,
             Some((r, _)) if r.generation < generation => Standing::Ahead,
-            Some((r, _)) => Standing::Current(r),
+            Some((r, _)) => Standing::Current(Box::new(r)),
         })
     }
 

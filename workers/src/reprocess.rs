@@ -166,11 +166,10 @@ pub async fn run(app: &App, dry_run: bool) -> anyhow::Result<Summary> {
         let finished = summary.done + summary.failed;
         if bar {
             let width = 30;
-            let filled = if total == 0 {
-                width
-            } else {
-                (finished as usize * width) / total
-            };
+            let filled = (finished as usize * width)
+                .checked_div(total)
+                .unwrap_or(width)
+                .min(width);
             eprint!(
                 "\rreprocess [{}{}] {finished}/{total} ({} in flight)",
                 "#".repeat(filled),

@@ -36,6 +36,9 @@ pub(crate) struct Derived {
     pub(crate) base: OutputFormat,
 }
 
+/// Encoded bytes, each with its index in `want` (`None`: the master).
+type Encodes = Result<Vec<(Option<usize>, Vec<u8>)>, PipelineError>;
+
 enum Job<'a> {
     Variant(usize, &'a Pixels),
     Master(&'a Pixels),
@@ -93,7 +96,7 @@ pub(crate) fn derive(
             right.push(j);
         }
     }
-    let run = |jobs: Vec<Job<'_>>| -> Result<Vec<(Option<usize>, Vec<u8>)>, PipelineError> {
+    let run = |jobs: Vec<Job<'_>>| -> Encodes {
         jobs.into_iter()
             .map(|j| match j {
                 Job::Variant(i, p) => encode_one(p, want[i].1, base, cfg).map(|b| (Some(i), b)),

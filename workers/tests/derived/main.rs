@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{Method, Request};
 use moocard::{
-    config::{Config, KekConfig},
+    config::Config,
     domain::{derivation::ExtraFormat, email::Email, ids::OwnerKey},
     keys::generate_b64,
     masters::{master_aad, open_master},
@@ -20,7 +20,7 @@ use moocard::{
     App, Migrations,
 };
 use serde_json::Value;
-use support::{fixture, TestApp};
+use support::{fixture, with_keks, TestApp};
 use tokio::sync::watch;
 
 /// A worker pool on its own `App` (a separate worker node); stops when dropped.
@@ -243,23 +243,10 @@ async fn without_negotiation_no_suffix_means_jpeg() {
     pool.stop().await;
 }
 
-fn keyed(mut c: Config, keks: &[(&str, &str)], active: &str, index: &str) -> Config {
-    c.keys.keks = keks
-        .iter()
-        .map(|(id, key)| KekConfig {
-            id: (*id).into(),
-            key: (*key).into(),
-        })
-        .collect();
-    c.keys.active_kek = active.into();
-    c.keys.index_secret = index.into();
-    c
-}
-
 #[tokio::test]
 async fn rotate_keys_rewraps_masters() {
     let (index, k1, k2) = (generate_b64(), generate_b64(), generate_b64());
-    let t = TestApp::with_config(|c| *c = keyed(c.clone(), &[("k1", &k1)], "k1", &index)).await;
+    let t = TestApp::with_config(|c| *c = with_keks(c.clone(), &[("k1", &k1)], "k1", &index)).await;
     let pool = Pool::start(&t.app.config).await;
     upload(&t, "ada@example.org", "photo-hubble.jpg").await;
     ready(&t, "ada@example.org").await;
@@ -269,7 +256,7 @@ async fn rotate_keys_rewraps_masters() {
 
     let base = (*t.app.config).clone();
     let both = App::build(
-        keyed(base.clone(), &[("k1", &k1), ("k2", &k2)], "k2", &index),
+        with_keks(base.clone(), &[("k1", &k1), ("k2", &k2)], "k2", &index),
         Migrations::Run,
     )
     .await
@@ -283,9 +270,12 @@ async fn rotate_keys_rewraps_masters() {
         .expect("get")
         .expect("row");
     assert_eq!(sealed.kek_id, "k2");
-    let only_new = App::build(keyed(base, &[("k2", &k2)], "k2", &index), Migrations::Run)
-        .await
-        .expect("old key no longer needed");
+    let only_new = App::build(
+        with_keks(base, &[("k2", &k2)], "k2", &index),
+        Migrations::Run,
+    )
+    .await
+    .expect("old key no longer needed");
     let after = open_master(&only_new.profiles, &ada, 1)
         .await
         .expect("opens");
