@@ -48,7 +48,8 @@ pub struct ProcessAvatar {
     pub crop: Option<Crop>,
     /// **Issue 15**: derive the missing variants of `generation` again from its kept
     /// master (`moocard reprocess`) instead of processing an upload (`upload_id` empty).
-    #[serde(default)]
+    /// (Left out of upload jobs' JSON, so their rows are as before.)
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub rederive: bool,
 }
 
