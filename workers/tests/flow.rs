@@ -131,11 +131,17 @@ async fn upload_becomes_ready_with_every_size() {
         r.header("cache-control"),
         Some("public, max-age=31536000, immutable")
     );
-    let md5 = "8d8fbcf6ac28e4ec4dabcb2ae1dfa4f3"; // md5("ada@example.org")
+    let md5 = "5bfcf2d8e394674550332640d72db509"; // md5("ada@example.org")
     let r = t.get(&format!("/avatar/{md5}?s=100"), None).await;
     assert_eq!(r.status, 200);
     let served = image::load_from_memory(&r.body).expect("decodes");
     assert_eq!(served.width(), 128, "100 snaps up to 128");
+    // The avatar itself, not a default graphic of the same size.
+    let (_, at_128) = image(&t, urls["128"].as_str().expect("url")).await;
+    assert!(
+        r.body[..] == at_128[..],
+        "/avatar serves the uploaded picture"
+    );
     // The profile shows the same status, and the original is gone.
     let profile = t
         .get(
