@@ -65,7 +65,7 @@ class GateTest(unittest.TestCase):
         self.assertIn(fig, out)
 
     def test_injected_request_regression_fails(self):
-        code, out = gate(self.m, scaled(self.m, "ir.request.304", 1.10))
+        code, out = gate(self.m, scaled(self.m, "ir.request.304", 1.30))
         self.assertEqual(code, 1, out)
 
     def test_growth_within_threshold_passes(self):
