@@ -133,15 +133,6 @@ pub fn configured_default(v: &str) -> Fallback {
     }
 }
 
-/// The name part of `/avatar/{name}`: the hash or id without an image suffix (API.md:
-/// `.jpg` and `.png` are ignored). One function, so new suffixes go here.
-pub fn strip_suffix(raw: &str) -> &str {
-    raw.strip_suffix(".jpg")
-        .or_else(|| raw.strip_suffix(".png"))
-        .or_else(|| raw.strip_suffix(".jpeg"))
-        .unwrap_or(raw)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
