@@ -12,6 +12,9 @@
 //! ```
 //! `--runtime current` runs tokio's single-threaded scheduler (for the pinned one-core
 //! case); the default is the multi-threaded runtime that `moocard serve` uses.
+//! `--users N` seeds N more profiles with the same avatar (`--print-path --users N` prints
+//! every path); `MOOCARD_*` and `DATABASE_URL` apply as for `moocard serve`
+//! (bench/mbench/reads.py uses them for a MariaDB store and the audit log).
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf};
 
@@ -39,34 +42,53 @@ struct Args {
     listen: SocketAddr,
     root: PathBuf,
     current_thread: bool,
+    /// Profiles seeded besides [`EMAIL`], each with the same avatar.
+    users: usize,
 }
 
 fn args() -> anyhow::Result<Option<Args>> {
     let mut listen = None;
     let mut root = None;
     let mut current_thread = false;
+    let mut users = 0;
+    let mut print = false;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
             "--listen" => listen = Some(it.next().context("--listen ADDR")?.parse()?),
             "--root" => root = Some(PathBuf::from(it.next().context("--root DIR")?)),
             "--runtime" => current_thread = it.next().as_deref() == Some("current"),
-            "--print-path" => return Ok(None),
+            "--users" => users = it.next().context("--users N")?.parse()?,
+            "--print-path" => print = true,
             other => anyhow::bail!("unknown argument {other}"),
         }
+    }
+    if print {
+        // One MD5 path per seeded profile, [`EMAIL`]'s first.
+        for email in emails(users)? {
+            let md5 = AvatarHash::all_for(&moocard::crypto::IdKeys::new([0; 32]), &email)[0];
+            println!("{}", hex::encode(md5.bytes()));
+        }
+        return Ok(None);
     }
     Ok(Some(Args {
         listen: listen.context("--listen is required")?,
         root: root.context("--root is required")?,
         current_thread,
+        users,
     }))
+}
+
+/// [`EMAIL`], then `users` more.
+fn emails(users: usize) -> anyhow::Result<Vec<Email>> {
+    std::iter::once(EMAIL.to_owned())
+        .chain((1..=users).map(|i| format!("bench-{i}@moocard.invalid")))
+        .map(|e| Email::parse(&e).map_err(anyhow::Error::msg))
+        .collect()
 }
 
 fn main() -> anyhow::Result<()> {
     let Some(args) = args()? else {
-        let email = Email::parse(EMAIL).map_err(anyhow::Error::msg)?;
-        let md5 = AvatarHash::all_for(&moocard::crypto::IdKeys::new([0; 32]), &email)[0];
-        println!("{}", hex::encode(md5.bytes()));
         return Ok(());
     };
     let rt = if args.current_thread {
@@ -88,17 +110,26 @@ async fn run(args: Args) -> anyhow::Result<()> {
     moocard::telemetry::metrics_handle();
     let bytes = std::fs::read(args.root.join("a/avatar.jpg")).context("root/a/avatar.jpg")?;
     let dir = tempfile::tempdir()?;
-    let mut config = Config {
-        data_dir: dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    // The alias filter's refresh is a database read per second whatever the traffic; under
-    // callgrind (bench/gate) how many fall inside a measured window follows wall time, and
-    // it moved the per-request count by 19%. Requests are what this measures.
-    config.avatars.filter_refresh_ms = 3_600_000;
+    // Defaults plus `MOOCARD_*` / `DATABASE_URL` from the environment (e.g. a MariaDB store,
+    // the audit log, quotas), as `moocard serve` reads them; the data dir is always fresh.
+    let mut table = toml::Table::new();
+    table.insert(
+        "data_dir".into(),
+        toml::Value::String(dir.path().display().to_string()),
+    );
+    let tuned = std::env::var_os("MOOCARD_AVATARS__FILTER_REFRESH_MS").is_some();
+    let mut config = Config::from_table(table, std::env::vars())?;
+    if !tuned {
+        // The alias filter's refresh is a database read per second whatever the traffic;
+        // under callgrind (bench/gate) how many fall inside a measured window follows wall
+        // time, and it moved the per-request count by 19%. Requests are what the gate counts.
+        config.avatars.filter_refresh_ms = 3_600_000;
+    }
     let config = config.validate()?;
     let app = App::build(config, Migrations::Run).await?;
-    seed(&app, bytes).await?;
+    for email in emails(args.users)? {
+        seed(&app, &email, &bytes).await?;
+    }
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let service = moocard::http::HttpService::new(app.state());
     let shutdown = async {
@@ -120,10 +151,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Makes `bytes` the live avatar of [`EMAIL`] at every configured size.
-async fn seed(app: &App, bytes: Vec<u8>) -> anyhow::Result<()> {
-    let email = Email::parse(EMAIL).map_err(anyhow::Error::msg)?;
-    let owner = app.profiles.owner(&email);
+/// Makes `bytes` the live avatar of `email` at every configured size.
+async fn seed(app: &App, email: &Email, bytes: &[u8]) -> anyhow::Result<()> {
+    let owner = app.profiles.owner(email);
     let images: Vec<NewImage> = app
         .config
         .limits
@@ -135,7 +165,7 @@ async fn seed(app: &App, bytes: Vec<u8>) -> anyhow::Result<()> {
             generation: 1,
             size,
             content_type: "image/jpeg".into(),
-            bytes: bytes.clone(),
+            bytes: bytes.to_vec(),
         })
         .collect();
     app.profiles.store().put_images(&images, now_ms()).await?;
@@ -155,13 +185,13 @@ async fn seed(app: &App, bytes: Vec<u8>) -> anyhow::Result<()> {
         ..AvatarRecord::default()
     };
     app.profiles
-        .write(Some(&email), &owner, RecordKey::Avatar, &record, None)
+        .write(Some(email), &owner, RecordKey::Avatar, &record, None)
         .await?;
     // Only live images are served: switch them live as a worker's commit does.
     app.profiles
         .commit_avatar(&owner, |rec| Some((rec, Some(1))))
         .await?;
     // Written around the handlers, so tell this node's filter of known aliases itself.
-    app.avatar_cache.learn_email(&app.profiles, &email);
+    app.avatar_cache.learn_email(&app.profiles, email);
     Ok(())
 }

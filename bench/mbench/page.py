@@ -26,8 +26,14 @@ SUITE_TITLES = OrderedDict([
                "nginx at every level in the same run.")),
     ("queue", ("Queue", "Upload to ready through the real upload service, SQLite queue and worker pool "
                "(e2e_latency), 1 and 2 workers; queue overhead with a no-op handler (queue_bench).")),
+    ("reads", ("Public reads vs nginx", "Hot avatars at 128 and 512 px (serve-baseline.sh with our own output as "
+               "the file), 2,000 distinct users (nginx: 2,000 files), and a new unknown hash per request with each "
+               "<code>d=</code> (nginx: 404). Both cores shared, wrk -t2 -c64; goals dashed.")),
+    ("outage", ("Store down", "serve_bench on MariaDB, which is stopped under load: p99 and wrong answers per kind "
+                "of request, RSS after a 60 s unknown-hash flood, real avatars still served afterwards.")),
 ])
-COLORS = {"nginx": "#7a7a7a", "pyvips": "#7a7a7a", "parity": "#b0b0b0"}
+COLORS = {"nginx": "#7a7a7a", "pyvips": "#7a7a7a", "parity": "#b0b0b0", "nginx_404": "#7a7a7a",
+          "goal": "#c0392b"}
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 330, 170, 56, 44, 22, 34
 
 

@@ -13,13 +13,16 @@ from .callgrind import free_port, nginx_argv
 from .callgrind import _wait_up as wait_up
 
 
-def baseline_script(run, shared, bench_bin, avatar_path, work, duration, reps):
+def baseline_script(run, shared, bench_bin, avatar_path, work, duration, reps, file=None, prefix="serve"):
     """serve-baseline.sh with serve_bench as the extra server; one record per
-    scenario/response/figure with the nginx samples of the same run as the anchor."""
-    out = f"{work}/serve"
+    scenario/response/figure with the nginx samples of the same run as the anchor.
+    `file`: the body both serve (default: the script's 21 KB avatar)."""
+    out = f"{work}/{prefix}"
     env = dict(os.environ, OUT=out, DURATION=str(duration), REPS=str(reps),
                EXTRA_NAME="moocard", EXTRA_PATH=avatar_path,
                EXTRA_CMD=f"{bench_bin} --listen 127.0.0.1:{{port}} --root {{root}}")
+    if file:
+        env["FILE"] = str(file)
     subprocess.run([f"{shared}/serve-baseline.sh"], env=env, check=True, stdout=subprocess.DEVNULL)
     rows = list(csv.DictReader(open(f"{out}/wrk.tsv"), delimiter="\t"))
 
@@ -30,12 +33,13 @@ def baseline_script(run, shared, bench_bin, avatar_path, work, duration, reps):
     for scen in ("pinned", "shared"):
         for kind in ("200", "304"):
             m, n = col("moocard", scen, kind, "rps"), col("nginx", scen, kind, "rps")
-            run.record("serve", f"serve.{scen}.{kind}.rps", "req/s", "higher", m, anchors={"nginx": n})
-            run.record("serve", f"serve.{scen}.{kind}.p99_ms", "ms", "lower",
+            suite = prefix.split(".")[0]
+            run.record(suite, f"{prefix}.{scen}.{kind}.rps", "req/s", "higher", m, anchors={"nginx": n})
+            run.record(suite, f"{prefix}.{scen}.{kind}.p99_ms", "ms", "lower",
                        col("moocard", scen, kind, "p99_ms"), anchors={"nginx": col("nginx", scen, kind, "p99_ms")})
             # Each rep's ratio pairs two wrk runs taken seconds apart: the figure to compare
             # across commits and machines.
-            run.record("serve", f"serve.{scen}.{kind}.vs_nginx", "x", "higher",
+            run.record(suite, f"{prefix}.{scen}.{kind}.vs_nginx", "x", "higher",
                        [round(a / b, 4) for a, b in zip(m, n) if b], anchors={"parity": [1.0]})
 
 

@@ -2,7 +2,9 @@
 
     bench/run                      everything, full corpus (about 20 min on 2 cores)
     bench/run --quick              a subset (6 images, short wrk runs, 1 rep); recorded as mode "quick"
-    bench/run --suites ir,serve    only some suites: ir pipeline serve scale queue
+    bench/run --suites ir,serve    only some suites: ir pipeline serve scale queue reads, and outage
+                                   (not in the default set: it stops the MariaDB server at
+                                   127.0.0.1:3306 for a minute and starts it again)
     bench/run --repo DIR           measure another checkout (e.g. a worktree of an older commit);
                                    the history and page stay in this one
 
@@ -17,10 +19,11 @@ import sys
 import time
 from pathlib import Path
 
-from . import deterministic, page, queue, serving
+from . import deterministic, page, queue, reads, serving
 from .history import BENCH, REPO, Run
 
-SUITES = ["ir", "pipeline", "serve", "scale", "queue"]
+SUITES = ["ir", "pipeline", "serve", "scale", "queue", "reads"]
+OPT_IN = ["outage"]
 QUICK_IMAGES = ["p01_kleiber_20mp.jpg", "d04_sunset_24mp_upscaled.jpg", "p05_sunset_12mp_prog.jpg",
                 "p13_fallenleaf_4mp_exif_canon.jpg", "d01_bridge_orient6.jpg", "d05_friends_alpha_4mp.png"]
 
@@ -84,7 +87,7 @@ def main(argv=None):
     ap.add_argument("--no-build", action="store_true", help="use the release binaries already built")
     a = ap.parse_args(argv)
     suites = a.suites.split(",")
-    bad = set(suites) - set(SUITES)
+    bad = set(suites) - set(SUITES) - set(OPT_IN)
     if bad:
         ap.error(f"unknown suites {bad}")
     work = setup()
@@ -132,7 +135,26 @@ def main(argv=None):
         print("== queue: upload->ready latency, burst throughput (1 and 2 workers), queue overhead", flush=True)
         img = str(deterministic.FIXTURES / "photo-hubble.jpg")
         queue.e2e(run, bins["e2e"], img, 1 if a.quick else 3, 10 if a.quick else 20)
+        if not a.quick:
+            # Issue 14's burst: 100 distinct 12 MP uploads on 2 workers (peak RSS, vs pipeline).
+            queue.e2e(run, bins["e2e"], str(work / "corpus" / "p05_sunset_12mp_prog.jpg"), 1, 50, workers=(2,),
+                      modes=("embedded",), tag=".12mp")
         queue.noop(run, bins["queue"], 1 if a.quick else 3, 200 if a.quick else 500)
+    if ("reads" in suites or "outage" in suites) and avatar:
+        # Avatars as our pipeline makes them (128 and 512 px) from one corpus photo.
+        out = work / "reads-avatars"
+        subprocess.run([bins["moocard"], "thumbnail", str(work / "corpus" / "p13_fallenleaf_4mp_exif_canon.jpg"),
+                        str(out)], check=True, stdout=subprocess.DEVNULL)
+        dur, reps = (3, 1) if a.quick else (10, 3)
+    if "reads" in suites and avatar:
+        print("== reads: hot 128/512 px, 2,000 users, unknown hashes (every d=) vs nginx", flush=True)
+        for px in (128, 512):
+            serving.baseline_script(run, shared, bins["serve_bench"], f"{avatar}?s={px}", work, dur, reps,
+                                    file=out / f"{px}.jpg", prefix=f"reads.hot{px}")
+        reads.reads(run, bins["serve_bench"], out / "128.jpg", str(work), dur, reps)
+    if "outage" in suites and avatar:
+        print("== outage: MariaDB stopped under load (the server is started again)", flush=True)
+        reads.outage(run, bins["serve_bench"], out / "128.jpg", str(work), dur, flood_secs=20 if a.quick else 60)
     print(f"bench/run: {run.count} figures appended to bench/history/ in {time.time() - t0:.0f} s", flush=True)
     page.write()
     return 0

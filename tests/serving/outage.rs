@@ -1,7 +1,9 @@
 //! The store going away under a running node (API.md v1.1 §Public reads): MariaDB behind
 //! a TCP proxy this test cuts (open connections reset, new ones black-holed, as a dead or
 //! partitioned database looks) and restores. Runs when `MOOCARD_TEST_MYSQL_URL` is set;
-//! the shared server itself is never touched.
+//! the shared server itself is never touched. `workers/tests/db_outage_reads.rs` checks the
+//! same with the server really stopped and started again (a real avatar, `#[ignore]`d, run
+//! by `.ci/run`).
 
 use std::{
     net::SocketAddr,

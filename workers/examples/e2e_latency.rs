@@ -2,8 +2,11 @@
 //! and worker pool (no HTTP), against `DATABASE_URL` (default: a temp SQLite file).
 //!
 //! ```sh
-//! cargo run --release -p moocard-worker --example e2e_latency -- WORKERS UPLOADS IMAGE
+//! cargo run --release -p moocard-worker --example e2e_latency -- WORKERS UPLOADS IMAGE [MODE]
 //! ```
+//! MODE `separate` (default): the workers run on their own `App`, as a separate worker
+//! process does, so they learn of a job by polling; `embedded`: one `App` accepts and
+//! processes, as `moocard serve` does, so the in-process wake-up applies.
 //! Prints p50/p99 upload-to-ready latency for sequential uploads, the in-process pipeline
 //! time of the same image (so latency minus pipeline = queue overhead), and the drain rate
 //! of a burst (uploads per minute per core).
@@ -44,6 +47,11 @@ async fn main() -> anyhow::Result<()> {
         args.get(3)
             .map_or("fixtures/images/photo-hubble.jpg", String::as_str),
     )?;
+    let embedded = match args.get(4).map(String::as_str) {
+        None | Some("separate") => false,
+        Some("embedded") => true,
+        Some(other) => anyhow::bail!("MODE is separate or embedded, not {other}"),
+    };
     let dir = tempfile::tempdir()?;
     // Defaults plus MOOCARD_* variables (e.g. MOOCARD_QUEUE__POLL_INTERVAL_MS), in a temp dir.
     let mut config = Config::load(None)?;
@@ -53,8 +61,12 @@ async fn main() -> anyhow::Result<()> {
     }
     config.queue.uploads_per_window = 1_000_000;
     let config = config.validate()?;
-    let api = App::build(config.clone(), Migrations::Run).await?;
-    let worker = App::build(config, Migrations::Require).await?;
+    let api = std::sync::Arc::new(App::build(config.clone(), Migrations::Run).await?);
+    let worker = if embedded {
+        api.clone()
+    } else {
+        std::sync::Arc::new(App::build(config, Migrations::Require).await?)
+    };
 
     // Pipeline time alone, same image, same settings.
     let cfg = moocard_worker::pool::pipeline_config(&worker);
@@ -106,9 +118,10 @@ async fn main() -> anyhow::Result<()> {
     let pipe50 = pct(&mut pipeline, 0.5);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!(
-        "backend={backend} workers={workers} uploads={uploads} latency_ms p50={p50:.1} p99={p99:.1} \
+        "backend={backend} mode={} workers={workers} uploads={uploads} latency_ms p50={p50:.1} p99={p99:.1} \
          pipeline_ms p50={pipe50:.1} overhead_ms p50={:.1} burst={burst} drain_s={drain:.2} \
          uploads_per_min={:.0} per_core={:.0}",
+        if embedded { "embedded" } else { "separate" },
         p50 - pipe50,
         burst as f64 / drain * 60.0,
         burst as f64 / drain * 60.0 / cores,
