@@ -1,5 +1,9 @@
 """Pipeline wall time per image, moocard against in-process pyvips, rounds interleaved.
 
+moocard runs three ways per round: `--no-master` (the five sizes only: the same work as the
+anchor), as uploads run by default (plus the sanitized 1024 px master), and with every extra
+format (`--formats webp`: what a worker spends per upload with WebP variants configured).
+
 Runs under the benchmark venv's python (it has pyvips); imports the anchor from the shared
 bench's `lib/thumb_inproc.py` so both do exactly what BASELINE.md describes. Each round runs
 `moocard thumbnail IN OUT` as a process (start-up included, about 1 ms) and then pyvips in
@@ -18,9 +22,14 @@ import tempfile
 import time
 
 
-def run_moocard(binary, image, outdir):
+# name in the output -> extra arguments of `moocard thumbnail`
+VARIANTS = {"moocard": ["--no-master"], "moocard_master": [], "moocard_all": ["--formats", "webp"]}
+
+
+def run_moocard(binary, image, outdir, args=()):
     t0 = time.perf_counter()
-    p = subprocess.Popen([binary, "thumbnail", image, outdir], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen([binary, "thumbnail", *args, image, outdir], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
     _, status, ru = os.wait4(p.pid, 0)
     wall = (time.perf_counter() - t0) * 1000
     if status != 0:
@@ -59,22 +68,27 @@ def main():
     with tempfile.TemporaryDirectory(prefix="mbench-thumb.") as d:
         for img in a.images:
             name = os.path.splitext(os.path.basename(img))[0]
-            r = out[name] = {"moocard": [], "moocard_cpu": [], "moocard_rss_kb": [], "pyvips": []}
+            r = out[name] = {"pyvips": []}
+            for v in VARIANTS:
+                r.update({v: [], f"{v}_cpu": [], f"{v}_rss_kb": []})
             run_moocard(a.bin, img, f"{d}/{name}")  # warm-up: page cache, first-touch
             if anchor:
                 anchor(img)
             for _ in range(a.runs):
-                wall, cpu, rss = run_moocard(a.bin, img, f"{d}/{name}")
-                r["moocard"].append(round(wall, 2))
-                r["moocard_cpu"].append(round(cpu, 2))
-                r["moocard_rss_kb"].append(rss)
+                for v, args in VARIANTS.items():
+                    wall, cpu, rss = run_moocard(a.bin, img, f"{d}/{name}.{v}", args)
+                    r[v].append(round(wall, 2))
+                    r[f"{v}_cpu"].append(round(cpu, 2))
+                    r[f"{v}_rss_kb"].append(rss)
                 if anchor:
                     t0 = time.perf_counter()
                     anchor(img)
                     r["pyvips"].append(round((time.perf_counter() - t0) * 1000, 2))
             if anchor:
                 r["pyvips_rss_kb"] = pyvips_rss(a.lib, img)
-            print(f"  {name}: moocard {sorted(r['moocard'])[len(r['moocard']) // 2]:.0f} ms"
+            med = {v: sorted(r[v])[len(r[v]) // 2] for v in VARIANTS}
+            print(f"  {name}: moocard {med['moocard']:.0f} ms (with master {med['moocard_master']:.0f}, "
+                  f"all formats {med['moocard_all']:.0f})"
                   + (f", pyvips {sorted(r['pyvips'])[len(r['pyvips']) // 2]:.0f} ms" if anchor else ""),
                   file=sys.stderr, flush=True)
     json.dump(out, sys.stdout)

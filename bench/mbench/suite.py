@@ -13,6 +13,7 @@ Binaries are the release build a user runs (`cargo build --release`).
 
 import argparse
 import json
+import statistics
 import os
 import subprocess
 import sys
@@ -54,7 +55,7 @@ def pipeline(run, work, moocard, quick):
         [str(work / ".venv/bin/python"), "-m", "mbench.pipeline_timing", "--bin", moocard, "--lib", str(work / "lib"),
          "--runs", str(runs), *[str(corpus / n) for n in names]],
         cwd=BENCH, check=True, stdout=subprocess.PIPE, text=True).stdout)
-    note = f"{len(res)} images of the shared corpus, {runs} interleaved rounds"
+    note = f"{len(res)} images of the shared corpus, {runs} interleaved rounds; moocard --no-master (5 sizes)"
     # Round r's corpus total: the sum over images of their r-th run, for moocard and pyvips.
     tot = [round(sum(r["moocard"][i] for r in res.values()), 1) for i in range(runs)]
     ptot = [round(sum(r["pyvips"][i] for r in res.values()), 1) for i in range(runs)] if all(
@@ -68,6 +69,21 @@ def pipeline(run, work, moocard, quick):
         run.record("pipeline", "pipeline.vs_pyvips", "x", "lower", geo, anchors={"parity": [1.0]}, note=note)
     cpu = [round(sum(r["moocard_cpu"][i] for r in res.values()), 1) for i in range(runs)]
     run.record("pipeline", "pipeline.corpus_cpu_ms", "ms", "lower", cpu, note=note)
+    # What an upload costs a worker: with the master (the default) and with every extra
+    # format, as a ratio to the five sizes alone (issue 15: <= 2x), median over images.
+    for v, label in (("moocard_master", "master"), ("moocard_all", "all_formats")):
+        if v not in next(iter(res.values())):
+            continue
+        per = [round(statistics.median(sorted(statistics.median(r[v + "_cpu"]) / statistics.median(r["moocard_cpu"])
+                                              for r in res.values())), 3)]
+        run.record("pipeline", f"pipeline.{label}.cpu_vs_sizes_only", "x", "lower", per,
+                   note=note + f"; median over images of CPU ms ({v}) / CPU ms (--no-master)")
+        if ptot:
+            import math
+            geo = [round(math.exp(sum(math.log(r[v][i] / r["pyvips"][i]) for r in res.values()) / len(res)), 4)
+                   for i in range(runs)]
+            run.record("pipeline", f"pipeline.{label}.vs_pyvips", "x", "lower", geo, anchors={"parity": [1.0]},
+                       note=note + f"; {v}")
     rss = [max(r["moocard_rss_kb"]) / 1024 for r in res.values()]
     prss = [r["pyvips_rss_kb"] / 1024 for r in res.values() if r.get("pyvips_rss_kb")]
     run.record("pipeline", "pipeline.peak_rss_mb_max", "MB", "lower", [round(max(rss), 1)],

@@ -3,14 +3,15 @@
 
 use super::palette::{bits, hsl, seed_u64, wheel};
 
-/// A two-colour picture: palette plus one palette index per pixel.
+/// A two-colour picture: palette plus one bit per pixel (PNG's packing: rows top to
+/// bottom, each `size.div_ceil(8)` bytes, most significant bit first).
 pub struct Indexed {
     /// Side length in pixels.
     pub size: u32,
     /// RGB palette entries.
     pub palette: Vec<[u8; 3]>,
-    /// One index per pixel, rows top to bottom.
-    pub pixels: Vec<u8>,
+    /// Packed 1-bit palette indices.
+    pub packed: Vec<u8>,
 }
 
 const BACKGROUND: [u8; 3] = [0xF0, 0xF0, 0xF0];
@@ -58,18 +59,40 @@ pub fn identicon(design: u64, size: u32) -> Indexed {
             cell_of(size - 1 - x).map(|c| 4 - c)
         }
     };
-    let mut pixels = Vec::with_capacity((size * size) as usize);
-    for y in 0..size {
-        for x in 0..size {
-            let on = matches!((cell_of(y), col_of(x)), (Some(r), Some(c)) if grid[r][c]);
-            pixels.push(u8::from(on));
-        }
-    }
+    let cols: Vec<Option<usize>> = (0..size).map(col_of).collect();
+    let rows: Vec<Option<usize>> = (0..size).map(cell_of).collect();
     Indexed {
         size,
         palette: vec![BACKGROUND, fg],
-        pixels,
+        packed: paint(&rows, &cols, |r, c| grid[r][c]),
     }
+}
+
+/// Packed 1-bit rows of a cell picture: pixel (x, y) is set when `on(rows[y], cols[x])`
+/// (None: margin). A row equal to the one above (same cell row) is copied, so the work
+/// is one pass per distinct row, not per pixel.
+pub fn paint(
+    rows: &[Option<usize>],
+    cols: &[Option<usize>],
+    on: impl Fn(usize, usize) -> bool,
+) -> Vec<u8> {
+    let row_bytes = cols.len().div_ceil(8);
+    let mut packed = vec![0u8; row_bytes * rows.len()];
+    for (y, row) in rows.iter().enumerate() {
+        let Some(r) = *row else { continue };
+        let start = y * row_bytes;
+        if y > 0 && rows[y - 1] == Some(r) {
+            packed.copy_within(start - row_bytes..start, start);
+            continue;
+        }
+        let line = &mut packed[start..start + row_bytes];
+        for (x, c) in cols.iter().enumerate() {
+            if matches!(*c, Some(c) if on(r, c)) {
+                line[x / 8] |= 0x80 >> (x % 8);
+            }
+        }
+    }
+    packed
 }
 
 #[cfg(test)]
@@ -80,19 +103,19 @@ mod tests {
     fn symmetric_and_deterministic() {
         let seed = [0x5a; 16];
         let a = identicon(design(&seed), 64);
-        assert_eq!(a.pixels, identicon(design(&seed), 64).pixels);
+        assert_eq!(a.packed, identicon(design(&seed), 64).packed);
+        let bit = |x: usize, y: usize| a.packed[y * 8 + x / 8] & (0x80 >> (x % 8)) != 0;
         for y in 0..64 {
             for x in 0..64 {
-                let row = (y * 64) as usize;
-                assert_eq!(
-                    a.pixels[row + x],
-                    a.pixels[row + 63 - x],
-                    "mirror at {x},{y}"
-                );
+                assert_eq!(bit(x, y), bit(63 - x, y), "mirror at {x},{y}");
             }
         }
+        assert!(
+            (0..64).any(|y| (0..64).any(|x| bit(x, y))),
+            "some cells drawn"
+        );
         let mut other = seed;
         other[0] ^= 1;
-        assert_ne!(a.pixels, identicon(design(&other), 64).pixels);
+        assert_ne!(a.packed, identicon(design(&other), 64).packed);
     }
 }

@@ -91,6 +91,15 @@ impl DefaultKind {
     pub fn is_fixed(self) -> bool {
         matches!(self, Self::Moocard | Self::Mp | Self::Blank)
     }
+
+    /// Whether drawing it takes microseconds at every size (cells or a plain card at one
+    /// bit per pixel): drawn where it is asked for, not handed to the blocking pool.
+    pub fn is_cheap(self) -> bool {
+        matches!(
+            self,
+            Self::Identicon | Self::Retro | Self::Color | Self::Blank
+        )
+    }
 }
 
 /// Everything that determines a drawing: its kind, the few bits of the hash that kind
@@ -156,73 +165,100 @@ pub enum RenderError {
 pub fn render(design: &Design, size: u32) -> Result<Vec<u8>, RenderError> {
     let size = size.max(1);
     let bits = design.bits;
+    // The fixed pictures are drawn once per size and served to everyone: worth the best
+    // compression. Per-hash pictures are drawn on demand, and a flood of new hashes draws
+    // one per request, so they are compressed fast (fdeflate; a few % larger).
+    let level = if design.kind.is_fixed() {
+        png::Compression::Best
+    } else {
+        png::Compression::Fast
+    };
     match design.kind {
-        DefaultKind::Moocard => rgb_png(art::moocard(size)),
-        DefaultKind::Mp => rgb_png(art::mystery_person(size)),
+        DefaultKind::Moocard => rgb_png(art::moocard(size), level),
+        DefaultKind::Mp => rgb_png(art::mystery_person(size), level),
         DefaultKind::Identicon => indexed(identicon::identicon(bits, size)),
         DefaultKind::Retro => indexed(retro::retro(bits, size)),
-        DefaultKind::Monsterid => rgb_png(monsterid::monsterid(bits, size)),
-        DefaultKind::Wavatar => rgb_png(wavatar::wavatar(bits, size)),
-        DefaultKind::Robohash => rgb_png(robohash::robohash(bits, size)),
-        DefaultKind::Initials => rgb_png(initials::initials(bits, &design.text(), size)),
-        DefaultKind::Color => rgb_png(color::color(bits, size)),
+        DefaultKind::Monsterid => rgb_png(monsterid::monsterid(bits, size), level),
+        DefaultKind::Wavatar => rgb_png(wavatar::wavatar(bits, size), level),
+        DefaultKind::Robohash => rgb_png(robohash::robohash(bits, size), level),
+        DefaultKind::Initials => rgb_png(initials::initials(bits, &design.text(), size), level),
+        DefaultKind::Color => indexed_png(size, &[color::rgb(bits)], None, &zeros(size)),
         // One transparent palette entry at one bit per pixel: about 100 bytes at any size.
-        DefaultKind::Blank => {
-            let pixels = vec![0u8; (size as usize) * (size as usize)];
-            indexed_png(size, &[[0, 0, 0]], Some(&[0]), &pixels)
-        }
+        DefaultKind::Blank => indexed_png(size, &[[0, 0, 0]], Some(&[0]), &zeros(size)),
     }
 }
 
 fn indexed(icon: identicon::Indexed) -> Result<Vec<u8>, RenderError> {
-    indexed_png(icon.size, &icon.palette, None, &icon.pixels)
+    indexed_png(icon.size, &icon.palette, None, &icon.packed)
 }
 
-fn rgb_png(canvas: canvas::Canvas) -> Result<Vec<u8>, RenderError> {
+/// A 1-bit picture of palette entry 0 only.
+fn zeros(size: u32) -> Vec<u8> {
+    vec![0u8; (size as usize).div_ceil(8) * size as usize]
+}
+
+fn rgb_png(canvas: canvas::Canvas, level: png::Compression) -> Result<Vec<u8>, RenderError> {
     let size = canvas.size();
     let data = canvas.into_rgb();
-    encode(size, png::ColorType::Rgb, png::BitDepth::Eight, None, &data)
+    // Adaptive filtering is worth its five trial filters per row only when compressing hard.
+    let filter = match level {
+        png::Compression::Best => None,
+        _ => Some(png::FilterType::Sub),
+    };
+    encode(
+        size,
+        png::ColorType::Rgb,
+        png::BitDepth::Eight,
+        None,
+        &data,
+        level,
+        filter,
+    )
 }
 
-/// Packs 1-bit indices (the palettes here have at most two entries) and encodes.
+/// Encodes packed 1-bit indices (the palettes here have at most two entries). Rows of a
+/// 1-bit palette image are compressed best unfiltered (PNG spec, 12.8).
 fn indexed_png(
     size: u32,
     palette: &[[u8; 3]],
     trns: Option<&[u8]>,
-    pixels: &[u8],
+    packed: &[u8],
 ) -> Result<Vec<u8>, RenderError> {
-    let row_bytes = (size as usize).div_ceil(8);
-    let mut packed = vec![0u8; row_bytes * size as usize];
-    for (i, &p) in pixels.iter().enumerate() {
-        let (y, x) = (i / size as usize, i % size as usize);
-        if p != 0 {
-            packed[y * row_bytes + x / 8] |= 0x80 >> (x % 8);
-        }
-    }
     let plte: Vec<u8> = palette.iter().flatten().copied().collect();
     encode(
         size,
         png::ColorType::Indexed,
         png::BitDepth::One,
         Some((&plte, trns)),
-        &packed,
+        packed,
+        png::Compression::Fast,
+        Some(png::FilterType::NoFilter),
     )
 }
 
+/// Encodes one PNG; `filter` None means adaptive filtering.
 fn encode(
     size: u32,
     color: png::ColorType,
     depth: png::BitDepth,
     palette: Option<(&[u8], Option<&[u8]>)>,
     data: &[u8],
+    level: png::Compression,
+    filter: Option<png::FilterType>,
 ) -> Result<Vec<u8>, RenderError> {
     let mut out = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut out, size, size);
         enc.set_color(color);
         enc.set_depth(depth);
-        enc.set_compression(png::Compression::Best);
-        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        enc.set_compression(level);
+        match filter {
+            Some(f) => {
+                enc.set_filter(f);
+                enc.set_adaptive_filter(png::AdaptiveFilterType::NonAdaptive);
+            }
+            None => enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive),
+        }
         if let Some((plte, trns)) = palette {
             enc.set_palette(plte.to_vec());
             if let Some(t) = trns {

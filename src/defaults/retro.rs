@@ -2,7 +2,7 @@
 //! colour on a pale tint of it. Cells land on whole pixels so it stays crisp at 32 px.
 
 use super::{
-    identicon::Indexed,
+    identicon::{paint, Indexed},
     palette::{bits, hsl, seed_u64, wheel},
 };
 
@@ -47,19 +47,17 @@ pub fn retro(design: u64, size: u32) -> Indexed {
         let c = (p * 10 / size.max(1)) as usize;
         (1..=8).contains(&c).then(|| c - 1)
     };
-    let mut pixels = Vec::with_capacity((size * size) as usize);
-    for y in 0..size {
-        for x in 0..size {
-            // Mirror pixel columns so the sprite is exactly symmetric at any size.
+    // Mirror pixel columns so the sprite is exactly symmetric at any size.
+    let cols: Vec<Option<usize>> = (0..size)
+        .map(|x| {
             let xm = if x < size / 2 { x } else { size - 1 - x };
-            let col = cell_of(xm).map(|c| if x < size / 2 { c } else { 7 - c });
-            let on = matches!((cell_of(y), col), (Some(r), Some(c)) if grid[r][c]);
-            pixels.push(u8::from(on));
-        }
-    }
+            cell_of(xm).map(|c| if x < size / 2 { c } else { 7 - c })
+        })
+        .collect();
+    let rows: Vec<Option<usize>> = (0..size).map(cell_of).collect();
     Indexed {
         size,
         palette: vec![bg, fg],
-        pixels,
+        packed: paint(&rows, &cols, |r, c| grid[r][c]),
     }
 }

@@ -143,8 +143,6 @@ pub struct AvatarCache {
     pub max_age: HeaderValue,
     /// `Cache-Control` of answers given while the store is down or slow.
     pub degraded_max_age: HeaderValue,
-    /// Bound on an `/images` miss's database work (the public routes have no timeout layer).
-    db_timeout: Duration,
 }
 
 /// What a lookup found.
@@ -227,7 +225,6 @@ impl AvatarCache {
                 a.degraded_max_age_secs
             ))
             .unwrap_or(HeaderValue::from_static("public, max-age=10")),
-            db_timeout: config.request_timeout(),
         }
     }
 
@@ -285,8 +282,14 @@ impl AvatarCache {
             }
             self.hot.remove(&key);
         } else if !self.filter.may_contain(&hash.alias(profiles.ids())) {
-            // No profile has this hash: no database round trip, nothing cached.
-            return Lookup::Missing;
+            // No profile has this hash: no database round trip, nothing cached. While the
+            // store is down the filter may be behind, so the answer is degraded (short
+            // max-age) like every other answer given then.
+            return if self.breaker.is_open() {
+                Lookup::Degraded(None)
+            } else {
+                Lookup::Missing
+            };
         }
         // Boxed: inline, the miss path's state (database futures) would make the future of
         // every request, hits included, kilobytes that are copied when it is spawned.
@@ -432,13 +435,29 @@ impl AvatarCache {
         if let Some(hit) = self.cached_image(id, now) {
             return Ok(Some(hit));
         }
+        // The breaker that guards `/avatar` guards this too: a dead store costs a
+        // 503 at once, not a pool timeout per request.
+        match self.breaker.gate(now) {
+            Gate::Closed => {}
+            Gate::Open => return Err(timed_out()),
+            Gate::Probe => {
+                self.probe(profiles);
+                return Err(timed_out());
+            }
+        }
         // Boxed for the reason given in `avatar`.
-        Box::pin(tokio::time::timeout(
-            self.db_timeout,
+        let res = Box::pin(tokio::time::timeout(
+            self.store_timeout,
             self.fetch_image(profiles, id, now),
         ))
         .await
-        .map_err(|_| timed_out())?
+        .unwrap_or_else(|_| Err(timed_out()));
+        match &res {
+            Ok(_) => self.breaker.success(),
+            Err(StoreError::Unavailable(_)) => self.breaker.failure(now),
+            Err(_) => {}
+        }
+        res
     }
 
     fn cached_image(&self, id: &str, now: Instant) -> Option<Arc<Served>> {

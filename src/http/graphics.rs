@@ -3,9 +3,11 @@
 //! unknown hashes can neither make a node draw without end nor evict real avatars from
 //! `avatar_cache`'s hot cache.
 //!
-//! Drawing takes from ~50 us (an identicon at 32 px) to tens of ms (a monster at 512 px), so
-//! it runs on the blocking pool, at most one drawing per core at a time: the async workers
-//! keep answering cache hits and `__lbheartbeat__` while a flood of new designs is drawn.
+//! Cells and plain cards (identicon, retro, color: one bit per pixel, fast deflate) take
+//! microseconds and are drawn in place. The shaded drawings take milliseconds (a monster
+//! at 512 px, tens), so they run on the blocking pool, at most one per core at a time: the
+//! async workers keep answering cache hits and `__lbheartbeat__` while a flood of new
+//! designs is drawn.
 //! The fixed graphics (moocard, mp, blank) are drawn once per size and kept outside the
 //! cache.
 
@@ -68,6 +70,18 @@ impl Graphics {
         if slot.is_none() {
             if let Some(hit) = self.cache.get(&key) {
                 return Ok(hit);
+            }
+            if design.kind.is_cheap() {
+                // Microseconds of drawing: cheaper here than a hand-off to the blocking
+                // pool and back, and no worse for the other requests on this thread.
+                let v = served(
+                    defaults::render(&design, size)?,
+                    "image/png",
+                    None,
+                    &self.max_age,
+                );
+                self.cache.insert(key, v.clone());
+                return Ok(v);
             }
         }
         // Boxed: the miss path's state would otherwise bloat every request's future.

@@ -100,7 +100,9 @@ pub(crate) fn derive(
         jobs.into_iter()
             .map(|j| match j {
                 Job::Variant(i, p) => encode_one(p, want[i].1, base, cfg).map(|b| (Some(i), b)),
-                Job::Master(p) => webp::encode(p, cfg.master_quality).map(|b| (None, b)),
+                Job::Master(p) => {
+                    webp::encode(p, cfg.master_quality, webp::Effort::MASTER).map(|b| (None, b))
+                }
             })
             .collect()
     };
@@ -151,7 +153,9 @@ fn encode_one(
     match (slot, base) {
         (Slot::Base, OutputFormat::Jpeg) => encode::jpeg(p, cfg.jpeg_quality, cfg.trellis),
         (Slot::Base, OutputFormat::Png) => encode::png(p, cfg.png_preset),
-        (Slot::Extra(ExtraFormat::Webp), _) => webp::encode(p, cfg.webp_quality),
+        (Slot::Extra(ExtraFormat::Webp), _) => {
+            webp::encode(p, cfg.webp_quality, webp::Effort::VARIANT)
+        }
         (Slot::Extra(ExtraFormat::Avif), _) => {
             Err(PipelineError::internal("this build has no AVIF encoder"))
         }
