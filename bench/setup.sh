@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # bench/setup.sh - install what bench/run needs on a fresh Debian machine, idempotently:
 # valgrind, nginx, wrk, libvips (pyvips' library), the corpus' build tools, and a venv with
-# pyvips in $MOOCARD_BENCH_WORK (default ~/.cache/moocard-bench), where the shared bench's
+# pyvips in $MOOCARD_BENCH_WORK (default /var/tmp/moocard-bench), where the shared bench's
 # scripts are copied (the shared folder may be read-only) and its corpus is built once.
 #   bench/setup.sh [--gate]    --gate: only what the CI gate needs (valgrind)
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${MOOCARD_SHARED_BENCH:-$REPO/../shared/bench}
 [ -d "$SHARED" ] || SHARED=/work/shared/bench
-WORK=${MOOCARD_BENCH_WORK:-$HOME/.cache/moocard-bench}
+# Not under $HOME: nginx's workers (user nobody) serve the anchors' files from here, and
+# root's home is 0700 (they answered 403, which a benchmark must not compare against).
+WORK=${MOOCARD_BENCH_WORK:-/var/tmp/moocard-bench}
 
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -33,7 +35,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 [ "${1:-}" = --gate ] && exit 0
 
-mkdir -p "$WORK"
+mkdir -p "$WORK" && chmod 755 "$WORK"
 cp -r "$SHARED/." "$WORK/" && chmod -R u+w "$WORK"
 [ -x "$WORK/.venv/bin/python" ] || python3 -m venv "$WORK/.venv"
 "$WORK/.venv/bin/python" -c 'import pyvips, skimage' 2>/dev/null \

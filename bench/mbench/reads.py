@@ -17,7 +17,7 @@ import urllib.request
 
 from .callgrind import free_port, nginx_argv
 from .callgrind import _wait_up as wait_up
-from .serving import _stop
+from .serving import _stop, expect_status
 
 CONNS = 64
 DEFAULTS = ["404", "mm", "identicon", "retro", "monsterid", "wavatar", "robohash", "initials"]
@@ -116,7 +116,15 @@ def start_nginx(work, root):
     conf = f"{work}/reads-nginx/nginx.conf"
     text = open(conf).read().replace("worker_processes 1;", "worker_processes auto;")
     open(conf, "w").write(text.replace("worker_connections 1024", "worker_connections 4096"))
-    return start(argv, port, "/a/avatar.jpg"), port
+    p = start(argv, port, "/a/avatar.jpg")
+    try:
+        expect_status(port, "/a/avatar.jpg", 200)
+        expect_status(port, "/u/" + os.listdir(f"{root}/u")[0], 200)
+        expect_status(port, "/x/" + "0" * 32, 404)
+    except RuntimeError:
+        _stop(p, signal.SIGQUIT)
+        raise
+    return p, port
 
 
 def status(pid, key):

@@ -8,6 +8,8 @@ import re
 import signal
 import subprocess
 import time
+import urllib.error
+import urllib.request
 
 from .callgrind import free_port, nginx_argv
 from .callgrind import _wait_up as wait_up
@@ -25,6 +27,13 @@ def baseline_script(run, shared, bench_bin, avatar_path, work, duration, reps, f
         env["FILE"] = str(file)
     subprocess.run([f"{shared}/serve-baseline.sh"], env=env, check=True, stdout=subprocess.DEVNULL)
     rows = list(csv.DictReader(open(f"{out}/wrk.tsv"), delimiter="\t"))
+    # An anchor that answered errors (nginx's workers could not read the file: 403) must
+    # fail the run, not be compared against.
+    bad = [r for r in rows if r["non2xx3xx"] not in ("0", "")]
+    kinds = {(r["server"], r["kind"]) for r in rows}
+    if bad or not {("nginx", "200"), ("nginx", "304"), ("moocard", "200"), ("moocard", "304")} <= kinds:
+        raise RuntimeError(f"serve-baseline.sh: an answer was not 200/304 or a run is missing "
+                           f"(see {out}/logs): {bad[:2]} {sorted(kinds)}")
 
     def col(server, scen, kind, key):
         return [float(r[key]) for r in rows
@@ -54,9 +63,21 @@ def _wrk(url, conns, duration):
     return float(rps.group(1)), v
 
 
+def expect_status(port, path, code):
+    """Fails the run unless `path` answers `code` (an anchor serving errors is no anchor)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
+            got = r.status
+    except urllib.error.HTTPError as e:
+        got = e.code
+    if got != code:
+        raise RuntimeError(f"127.0.0.1:{port}{path} answered {got}, not {code}")
+
+
 def _start(argv, port, path):
     p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     wait_up(port, path, p)
+    expect_status(port, path, 200)
     return p
 
 
