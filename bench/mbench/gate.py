@@ -27,11 +27,11 @@ from .history import BENCH, REPO, commit_facts, machine_facts
 
 BASELINE = BENCH / "baseline.json"
 # Growth allowed before the gate fails, in percent. Images run one process with fixed
-# threads and repeat to the instruction (0.0001% between an incremental build and CI's). Requests
-# also count the server's periodic upkeep (a metrics drain every 5 s), which falls into a window
-# by wall time: 0.2% between two runs of one build, 5.1% between a run here and CI's fresh clone;
-# so requests gate only gross regressions until that upkeep is kept out of the window.
-THRESHOLD_PCT = {"ir.image.": 1.0, "ir.request.": 20.0}
+# threads and repeat to the instruction (0.0001% between an incremental build and CI's).
+# Requests are counted in 10 windows and the smallest kept: the server's periodic work (a
+# metrics drain every 5 s) falls into a window by wall time (one window: 147,831 then 158,297
+# for the same 304 build); the smallest window repeated to 0.01% over four runs.
+THRESHOLD_PCT = {"ir.image.": 1.0, "ir.request.": 3.0}
 # The gate counts the dev-profile binaries that `cargo test --workspace` has just built in
 # CI: no extra build. An optimised build of this dependency tree costs several minutes of
 # both cores (bench/README.md), more than the gate's whole budget. Unoptimised counts weigh
