@@ -25,6 +25,7 @@ if [ "${1:-}" != --gate ]; then
   [ -x /usr/bin/convert ] || need+=(imagemagick)
   have taskset || need+=(util-linux)
   have curl || need+=(curl)
+  [ -x /usr/bin/time ] || need+=(time)   # peak RSS of the pipeline runs (GNU time)
   have nasm || need+=(nasm)   # mozjpeg's SIMD, as in .ci/run
 fi
 if [ ${#need[@]} -gt 0 ]; then

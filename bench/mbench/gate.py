@@ -30,7 +30,7 @@ BASELINE = BENCH / "baseline.json"
 # threads and repeat to the instruction (0.0001% between an incremental build and CI's).
 # Requests are counted in 10 windows and the smallest kept: the server's periodic work (a
 # metrics drain every 5 s) falls into a window by wall time (one window: 147,831 then 158,297
-# for the same 304 build); the smallest window repeated to 0.01% over four runs.
+# for the same 304 build); the smallest window repeated within 0.25% (dev) and 0.07% (release).
 THRESHOLD_PCT = {"ir.image.": 1.0, "ir.request.": 3.0}
 # The gate counts the dev-profile binaries that `cargo test --workspace` has just built in
 # CI: no extra build. An optimised build of this dependency tree costs several minutes of

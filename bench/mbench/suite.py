@@ -84,7 +84,7 @@ def pipeline(run, work, moocard, quick):
                    for i in range(runs)]
             run.record("pipeline", f"pipeline.{label}.vs_pyvips", "x", "lower", geo, anchors={"parity": [1.0]},
                        note=note + f"; {v}")
-    rss = [max(r["moocard_rss_kb"]) / 1024 for r in res.values()]
+    rss = [max(x for x in r["moocard_rss_kb"] if x) / 1024 for r in res.values() if any(r["moocard_rss_kb"])]
     prss = [r["pyvips_rss_kb"] / 1024 for r in res.values() if r.get("pyvips_rss_kb")]
     run.record("pipeline", "pipeline.peak_rss_mb_max", "MB", "lower", [round(max(rss), 1)],
                anchors={"pyvips": [round(max(prss), 1)] if prss else []}, note=note + "; max over images")
