@@ -15,6 +15,8 @@
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
+#[path = "worker_pool/mod.rs"]
+mod worker_pool;
 
 use std::{
     process::Command,
@@ -22,13 +24,10 @@ use std::{
 };
 
 use axum::http::{Method, StatusCode};
-use moocard::{
-    domain::{email::Email, ids::AvatarHash},
-    App, Migrations,
-};
+use moocard::domain::{email::Email, ids::AvatarHash};
 use serde_json::json;
 use support::{fixture, TestApp, TestResponse};
-use tokio::sync::watch;
+use worker_pool::Pool;
 
 /// Every `/avatar` answer during the outage must take less than this (wall time).
 const FAST: Duration = Duration::from_millis(500);
@@ -154,45 +153,6 @@ impl Drop for StartOnDrop {
     }
 }
 
-/// A worker pool on its own `App` over the test database (a separate worker node), as in
-/// `flow.rs`; asked to stop when dropped.
-struct Pool {
-    stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Pool {
-    async fn start(t: &TestApp) -> Self {
-        let app = App::build((*t.app.config).clone(), Migrations::Require)
-            .await
-            .expect("worker app");
-        let (stop, mut rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            moocard_worker::pool::run_pool(&app, 2, shutdown).await
-        });
-        Self {
-            stop,
-            task: Some(task),
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            task.await.expect("join").expect("pool stopped cleanly");
-        }
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
-
 /// The Gravatar MD5 of `email` as this app hashes it (hex).
 fn md5_of(t: &TestApp, email: &str) -> String {
     let email = Email::parse(email).expect("email");
@@ -307,7 +267,7 @@ async fn public_reads_survive_a_stopped_database_and_recover_without_restart() {
     let server = LocalServer::from_url(&url);
     assert!(server.alive(), "the server of {url} does not answer pings");
     let guard = StartOnDrop(server.clone());
-    let pool = Pool::start(&t).await;
+    let pool = Pool::start(&t.app.config, 2).await;
 
     // 1. A real avatar, processed by the worker, served and seen by this node; bob has a
     //    profile (the filter of known aliases knows his hashes) but no avatar, and this

@@ -4,52 +4,15 @@
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
+#[path = "worker_pool/mod.rs"]
+mod worker_pool;
 
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
-use moocard::{App, Migrations};
 use serde_json::{json, Value};
 use support::{fixture, TestApp};
-use tokio::sync::watch;
-
-/// A worker pool on its own `App` over the test database; stops when dropped.
-struct Pool {
-    stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-}
-
-impl Pool {
-    async fn start(t: &TestApp, concurrency: usize) -> Self {
-        let app = App::build((*t.app.config).clone(), Migrations::Require)
-            .await
-            .expect("worker app");
-        let (stop, mut rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            moocard_worker::pool::run_pool(&app, concurrency, shutdown).await
-        });
-        Self {
-            stop,
-            task: Some(task),
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            task.await.expect("join").expect("pool ran cleanly");
-        }
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = self.stop.send(true);
-    }
-}
+use worker_pool::Pool;
 
 async fn put(t: &TestApp, email: &str, file: &str, query: &str) -> support::TestResponse {
     let tok = t.token(email);
@@ -99,7 +62,7 @@ async fn image(t: &TestApp, url: &str) -> (String, Vec<u8>) {
 #[tokio::test]
 async fn upload_becomes_ready_with_every_size() {
     let t = TestApp::new().await;
-    let pool = Pool::start(&t, 2).await;
+    let pool = Pool::start(&t.app.config, 2).await;
     let r = put(&t, "ada@example.org", "photo-hubble.jpg", "").await;
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(
@@ -167,7 +130,7 @@ async fn upload_becomes_ready_with_every_size() {
 #[tokio::test]
 async fn transparency_gives_png_and_crop_is_applied() {
     let t = TestApp::new().await;
-    let pool = Pool::start(&t, 1).await;
+    let pool = Pool::start(&t.app.config, 1).await;
     put(&t, "a@b.c", "alpha.png", "").await;
     let status = wait_for(&t, "a@b.c", settled).await;
     assert_eq!(status["state"], "ready", "{status}");
@@ -187,7 +150,7 @@ async fn transparency_gives_png_and_crop_is_applied() {
 #[tokio::test]
 async fn a_bad_image_fails_and_the_previous_avatar_stays() {
     let t = TestApp::new().await;
-    let pool = Pool::start(&t, 1).await;
+    let pool = Pool::start(&t.app.config, 1).await;
     put(&t, "a@b.c", "orient-6-le.jpg", "").await;
     let first = wait_for(&t, "a@b.c", settled).await;
     assert_eq!(first["state"], "ready");
@@ -262,7 +225,7 @@ async fn rate_limit_and_queue_limit() {
 #[tokio::test]
 async fn deleting_the_avatar_and_the_profile() {
     let t = TestApp::new().await;
-    let pool = Pool::start(&t, 1).await;
+    let pool = Pool::start(&t.app.config, 1).await;
     put(&t, "a@b.c", "grey.jpg", "").await;
     let ready = wait_for(&t, "a@b.c", settled).await;
     let url = ready["urls"]["32"].as_str().expect("url").to_owned();
@@ -318,7 +281,7 @@ async fn deleting_the_avatar_and_the_profile() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_uploads_last_one_wins() {
     let t = TestApp::with_config(|c| c.queue.uploads_per_window = 1000).await;
-    let pool = Pool::start(&t, 4).await;
+    let pool = Pool::start(&t.app.config, 4).await;
     let files = [
         "orient-1-le.jpg",
         "grey.jpg",
@@ -413,7 +376,7 @@ async fn killed_jobs_are_reconciled_to_failed() {
 #[tokio::test]
 async fn a_superseded_job_ends_done() {
     let t = TestApp::new().await;
-    let pool = Pool::start(&t, 1).await;
+    let pool = Pool::start(&t.app.config, 1).await;
     put(&t, "a@b.c", "photo-hubble.jpg", "").await;
     wait_for(&t, "a@b.c", |v| v["state"] != "queued").await;
     put(&t, "a@b.c", "grey.jpg", "").await;

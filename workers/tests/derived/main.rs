@@ -5,6 +5,8 @@
 
 #[path = "../../../tests/support/mod.rs"]
 mod support;
+#[path = "../worker_pool/mod.rs"]
+mod worker_pool;
 
 mod reprocess;
 
@@ -21,34 +23,7 @@ use moocard::{
 };
 use serde_json::Value;
 use support::{fixture, with_keks, TestApp};
-use tokio::sync::watch;
-
-/// A worker pool on its own `App` (a separate worker node); stops when dropped.
-struct Pool {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Pool {
-    async fn start(config: &Config) -> Self {
-        let app = App::build(config.clone(), Migrations::Require)
-            .await
-            .expect("worker app");
-        let (stop, mut rx) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let shutdown = async move {
-                let _ = rx.wait_for(|s| *s).await;
-            };
-            moocard_worker::pool::run_pool(&app, 2, shutdown).await
-        });
-        Self { stop, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        self.task.await.expect("join").expect("pool ran cleanly");
-    }
-}
+use worker_pool::Pool;
 
 fn with_webp(c: &mut Config) {
     c.avatars.formats = vec![ExtraFormat::Webp];
@@ -95,7 +70,7 @@ async fn ready(t: &TestApp, email: &str) -> Value {
 #[tokio::test]
 async fn master_is_sealed_bound_to_owner_and_deleted_with_the_avatar() {
     let t = TestApp::with_config(with_webp).await;
-    let pool = Pool::start(&t.app.config).await;
+    let pool = Pool::start(&t.app.config, 2).await;
     upload(&t, "ada@example.org", "photo-hubble.jpg").await;
     let v = ready(&t, "ada@example.org").await;
     let webp = v["formats"]["webp"].as_object().expect("webp urls");
@@ -185,7 +160,7 @@ async fn suffix_and_accept_pick_the_format() {
         c.avatars.negotiate_format = true;
     })
     .await;
-    let pool = Pool::start(&t.app.config).await;
+    let pool = Pool::start(&t.app.config, 2).await;
     upload(&t, "ada@example.org", "photo-hubble.jpg").await;
     ready(&t, "ada@example.org").await;
     let md5 = "5bfcf2d8e394674550332640d72db509"; // md5("ada@example.org")
@@ -231,7 +206,7 @@ async fn suffix_and_accept_pick_the_format() {
 #[tokio::test]
 async fn without_negotiation_no_suffix_means_jpeg() {
     let t = TestApp::with_config(with_webp).await;
-    let pool = Pool::start(&t.app.config).await;
+    let pool = Pool::start(&t.app.config, 2).await;
     upload(&t, "ada@example.org", "photo-hubble.jpg").await;
     ready(&t, "ada@example.org").await;
     let md5 = "5bfcf2d8e394674550332640d72db509";
@@ -247,7 +222,7 @@ async fn without_negotiation_no_suffix_means_jpeg() {
 async fn rotate_keys_rewraps_masters() {
     let (index, k1, k2) = (generate_b64(), generate_b64(), generate_b64());
     let t = TestApp::with_config(|c| *c = with_keks(c.clone(), &[("k1", &k1)], "k1", &index)).await;
-    let pool = Pool::start(&t.app.config).await;
+    let pool = Pool::start(&t.app.config, 2).await;
     upload(&t, "ada@example.org", "photo-hubble.jpg").await;
     ready(&t, "ada@example.org").await;
     pool.stop().await;

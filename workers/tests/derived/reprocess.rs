@@ -33,7 +33,7 @@ fn shape(v: &Value) -> (usize, usize) {
 #[tokio::test]
 async fn reprocess_adds_only_missing_variants_and_switches_atomically() {
     let t = TestApp::new().await;
-    let pool = Pool::start(&t.app.config).await;
+    let pool = Pool::start(&t.app.config, 2).await;
     for email in ["ada@example.org", "bob@example.org", "old@example.org"] {
         upload(&t, email, "photo-hubble.jpg").await;
     }
@@ -94,7 +94,7 @@ async fn reprocess_adds_only_missing_variants_and_switches_atomically() {
             }
         })
     };
-    let pool = Pool::start(&config).await;
+    let pool = Pool::start(&config, 2).await;
     let done = reprocess::run(&app, false).await.expect("reprocess");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     watcher.await.expect("watcher");
@@ -169,7 +169,7 @@ async fn reprocess_resumes_after_its_worker_is_killed() {
         // within 120 s in the one run so far; not yet diagnosed, so SQLite only for now.
         return;
     }
-    let pool = Pool::start(&t.app.config).await;
+    let pool = Pool::start(&t.app.config, 2).await;
     let emails: Vec<String> = (0..6).map(|i| format!("u{i}@example.org")).collect();
     for e in &emails {
         upload(&t, e, "big.jpg").await;
@@ -225,7 +225,7 @@ async fn reprocess_resumes_after_its_worker_is_killed() {
     worker.0.kill().expect("SIGKILL");
     let _ = worker.0.wait();
     // Another worker takes over the killed one's jobs; the command finishes the run.
-    let pool = Pool::start(&config).await;
+    let pool = Pool::start(&config, 2).await;
     let summary = tokio::time::timeout(Duration::from_secs(180), run)
         .await
         .expect("finishes")
