@@ -313,13 +313,8 @@ impl AvatarCache {
             metrics::counter!("moocard_avatar_degraded_total").increment(1);
             Lookup::Degraded(served)
         };
-        match self.breaker.gate(now) {
-            Gate::Closed => {}
-            Gate::Open => return degraded(stale),
-            Gate::Probe => {
-                self.probe(profiles);
-                return degraded(stale);
-            }
+        if !self.store_open(profiles, now) {
+            return degraded(stale);
         }
         // Concurrent misses on one key (a hot avatar whose entry just expired) share one
         // database read: the first holds the key's placeholder, the others wait for it.
@@ -351,6 +346,19 @@ impl AvatarCache {
             Err(other) => {
                 tracing::warn!(error = %other, "avatar lookup failed; serving a fallback");
                 degraded(stale)
+            }
+        }
+    }
+
+    /// Whether a read may go to the store now: the breaker is closed. When it is open and a
+    /// probe is due, the probe runs in the background and this read still does not wait.
+    fn store_open(&self, profiles: &Profiles, now: Instant) -> bool {
+        match self.breaker.gate(now) {
+            Gate::Closed => true,
+            Gate::Open => false,
+            Gate::Probe => {
+                self.probe(profiles);
+                false
             }
         }
     }
@@ -437,13 +445,8 @@ impl AvatarCache {
         }
         // The breaker that guards `/avatar` guards this too: a dead store costs a
         // 503 at once, not a pool timeout per request.
-        match self.breaker.gate(now) {
-            Gate::Closed => {}
-            Gate::Open => return Err(timed_out()),
-            Gate::Probe => {
-                self.probe(profiles);
-                return Err(timed_out());
-            }
+        if !self.store_open(profiles, now) {
+            return Err(timed_out());
         }
         // Boxed for the reason given in `avatar`.
         let res = Box::pin(tokio::time::timeout(
