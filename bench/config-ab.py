@@ -24,18 +24,14 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mbench.callgrind import free_port, requests_ir  # noqa: E402
-from mbench.reads import start  # noqa: E402
-from mbench.serving import _stop  # noqa: E402
+from mbench import serving  # noqa: E402
+from mbench.serving import _stop, start  # noqa: E402
 
 FIXTURE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fixtures", "images", "p3.jpg")
 
 
 def wrk(url, seconds, etag=None):
-    cmd = ["wrk", "-t2", "-c64", f"-d{seconds}s", url]
-    if etag:
-        cmd[1:1] = ["-H", f"If-None-Match: {etag}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return serving.wrk(url, seconds, headers=[f"If-None-Match: {etag}"] if etag else ())["rps"]
 
 
 def main():

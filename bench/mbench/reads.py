@@ -9,15 +9,13 @@ noise hits both alike. Unknown hashes are new on every request (wrk Lua, per-thr
 """
 
 import os
-import re
 import signal
 import subprocess
 import time
-import urllib.request
 
 from .callgrind import free_port, nginx_argv
-from .callgrind import _wait_up as wait_up
-from .serving import _stop, expect_status
+from . import serving
+from .serving import _stop, expect_status, fetch, start
 
 CONNS = 64
 DEFAULTS = ["404", "mm", "identicon", "retro", "monsterid", "wavatar", "robohash", "initials"]
@@ -46,22 +44,9 @@ request = function() return wrk.format("GET", paths[math.random(#paths)]) end
 """
 
 
-def wrk(port, script, duration, conns=CONNS, path="/"):
-    t = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{duration}s", "--latency", "-s", script,
-                        f"http://127.0.0.1:{port}{path}"],
-                       capture_output=True, text=True, timeout=duration + 60).stdout
-
-    def ms(m):
-        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[m.group(2)]
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", t)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s)", t, re.M)
-    total = re.search(r"(\d+) requests in", t)
-    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", t)
-    sock = re.search(r"Socket errors: (.*)", t)
-    if not rps or not p99:
-        raise RuntimeError(f"wrk printed no figures:\n{t}")
-    return {"rps": float(rps.group(1)), "p99": round(ms(p99), 3), "requests": int(total.group(1)),
-            "non2xx": int(bad.group(1)) if bad else 0, "socket_errors": sock.group(1).strip() if sock else ""}
+def wrk(port, script, duration):
+    """`script`'s requests against 127.0.0.1:`port`, the suite's connections."""
+    return serving.wrk(f"http://127.0.0.1:{port}/", duration, conns=CONNS, script=script)
 
 
 def scripts(work, paths_file):
@@ -100,13 +85,6 @@ def seed_root(work, avatar, hashes):
     with open(f"{paths}.nginx", "w") as f:
         f.write("".join(f"/u/{h}\n" for h in hashes))
     return root, paths
-
-
-def start(argv, port, path, env=None, secs=900):
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                         env={**os.environ, **(env or {})})
-    wait_up(port, path, p, secs)
-    return p
 
 
 def start_nginx(work, root):
@@ -161,7 +139,7 @@ def reads(run, bench_bin, avatar, work, duration, reps, users=2000):
             _stop(ng, signal.SIGQUIT)
         mport = free_port()
         moo = start([bench_bin, "--listen", f"127.0.0.1:{mport}", "--root", root, "--users", str(users)],
-                    mport, f"/avatar/{hashes[0]}", env)
+                    mport, f"/avatar/{hashes[0]}", env, secs=900)
         try:
             wrk(mport, sc["users_moocard"], 2)
             add("moocard.users", wrk(mport, sc["users_moocard"], duration))
@@ -215,15 +193,6 @@ def mariadb_start():
         time.sleep(0.2)
 
 
-def fetch(port, path):
-    t = time.perf_counter()
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as r:
-            return r.status, r.read(), time.perf_counter() - t
-    except urllib.error.HTTPError as e:
-        return e.code, e.read(), time.perf_counter() - t
-
-
 def outage(run, bench_bin, avatar, work, duration, users=2000, flood_secs=60):
     """serve_bench on MariaDB (database moocard_bench, dropped first): warm every user,
     flood 60 s of new identicon hashes (RSS before/after), stop MariaDB, load each kind of
@@ -239,7 +208,7 @@ def outage(run, bench_bin, avatar, work, duration, users=2000, flood_secs=60):
            "MOOCARD_AUDIT__OUTPUT": "off"}
     port = free_port()
     moo = start([bench_bin, "--listen", f"127.0.0.1:{port}", "--root", root, "--users", str(users)], port,
-                f"/avatar/{hashes[0]}", env)
+                f"/avatar/{hashes[0]}", env, secs=900)
     stopped = False
     try:
         warm = [fetch(port, f"/avatar/{h}") for h in hashes]
