@@ -231,6 +231,10 @@ pub struct PipelineSettings {
     pub webp_quality: u8,
     /// libwebp quality 1..=100 of opaque masters (transparent ones are lossless).
     pub master_quality: u8,
+    /// ravif quality 1..=100 of AVIF variants (colour and alpha).
+    pub avif_quality: u8,
+    /// rav1e speed 1..=10 of AVIF variants (10 fastest).
+    pub avif_speed: u8,
 }
 
 impl Default for PipelineSettings {
@@ -241,8 +245,10 @@ impl Default for PipelineSettings {
             png_preset: 2,
             memory_budget_bytes: 256 << 20,
             max_metadata_bytes: 4 << 20,
-            webp_quality: 75,
+            webp_quality: 82,
             master_quality: 90,
+            avif_quality: 85,
+            avif_speed: 10,
         }
     }
 }
@@ -727,6 +733,23 @@ mod tests {
         .is_ok());
         assert!(ok("").expect("defaults").dev_mode());
         assert!(ok("[auth]\nissuer = \"http://127.0.0.1:4000\"").is_ok());
+    }
+
+    #[test]
+    fn avif_settings_are_checked_and_the_format_accepted() {
+        let load = |doc: &str| Config::from_table(doc.parse().expect("toml"), env(&[]));
+        let c = load("[avatars]\nformats = [\"webp\", \"avif\"]").expect("AVIF is built in");
+        assert_eq!(c.avatars.formats.len(), 2);
+        let e = load("[pipeline]\navif_speed = 11").expect_err("speed 11");
+        assert!(e.0.contains("avif_speed must be 1..=10"), "{e}");
+        let e = load("[pipeline]\navif_quality = 0").expect_err("quality 0");
+        assert!(e.0.contains("avif_quality"), "{e}");
+        let c = Config::from_table(
+            toml::Table::new(),
+            env(&[("MOOCARD_PIPELINE__AVIF_SPEED", "9")]),
+        )
+        .expect("env");
+        assert_eq!(c.pipeline.avif_speed, 9);
     }
 
     #[test]

@@ -23,7 +23,8 @@ import time
 
 
 # name in the output -> extra arguments of `moocard thumbnail`
-VARIANTS = {"moocard": ["--no-master"], "moocard_master": [], "moocard_all": ["--formats", "webp"]}
+VARIANTS = {"moocard": ["--no-master"], "moocard_master": [], "moocard_webp": ["--formats", "webp"],
+            "moocard_all": ["--formats", "webp,avif"]}
 
 
 def run_moocard(binary, image, outdir, args=()):

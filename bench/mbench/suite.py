@@ -36,7 +36,9 @@ def binaries(repo):
 
 
 def build(repo):
+    # avif-asm: rav1e's SIMD, as deploy/ builds it (bench/setup.sh installs nasm).
     subprocess.run(["cargo", "build", "--release", "-p", "moocard-worker", "-p", "moocard", "--bin", "moocard",
+                    "--features", "moocard-worker/avif-asm",
                     "--example", "serve_bench", "--example", "e2e_latency", "--example", "queue_bench"],
                    cwd=repo, check=True)
 
@@ -71,7 +73,8 @@ def pipeline(run, work, moocard, quick):
     run.record("pipeline", "pipeline.corpus_cpu_ms", "ms", "lower", cpu, note=note)
     # What an upload costs a worker: with the master (the default) and with every extra
     # format, as a ratio to the five sizes alone (issue 15: <= 2x), median over images.
-    for v, label in (("moocard_master", "master"), ("moocard_all", "all_formats")):
+    # all_formats: WebP and AVIF from this record on (WebP only before AVIF existed).
+    for v, label in (("moocard_master", "master"), ("moocard_webp", "webp"), ("moocard_all", "all_formats")):
         if v not in next(iter(res.values())):
             continue
         per = [round(statistics.median(sorted(statistics.median(r[v + "_cpu"]) / statistics.median(r["moocard_cpu"])

@@ -3,7 +3,6 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Config, ConfigError};
-use crate::domain::derivation::ExtraFormat;
 
 /// Largest master side a configuration may ask for, in pixels.
 pub const MAX_MASTER_SIZE: u32 = 2048;
@@ -41,16 +40,21 @@ pub(super) fn validate(c: &Config) -> Result<(), ConfigError> {
             "limits.sizes may not exceed avatars.master_size ({master}); got {big}"
         )));
     }
-    if c.avatars.formats.contains(&ExtraFormat::Avif) {
+    let p = &c.pipeline;
+    if ![p.webp_quality, p.master_quality, p.avif_quality]
+        .iter()
+        .all(|q| (1..=100).contains(q))
+    {
         return Err(ConfigError(
-            "avatars.formats: this build has no AVIF encoder; use [\"webp\"] or []".into(),
+            "pipeline.webp_quality, pipeline.master_quality and pipeline.avif_quality must be 1..=100"
+                .into(),
         ));
     }
-    let p = &c.pipeline;
-    if !(1..=100).contains(&p.webp_quality) || !(1..=100).contains(&p.master_quality) {
-        return Err(ConfigError(
-            "pipeline.webp_quality and pipeline.master_quality must be 1..=100".into(),
-        ));
+    if !(1..=10).contains(&p.avif_speed) {
+        return Err(ConfigError(format!(
+            "pipeline.avif_speed must be 1..=10 (10 fastest); got {}",
+            p.avif_speed
+        )));
     }
     let r = &c.reprocess;
     if !(r.rate_per_sec > 0.0 && r.rate_per_sec.is_finite()) || r.max_in_flight == 0 {

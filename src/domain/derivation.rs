@@ -13,7 +13,7 @@ pub const PIPELINE_VERSION: u32 = 2;
 pub enum ExtraFormat {
     /// WebP: lossy for opaque squares, lossless when there is transparency.
     Webp,
-    /// AVIF (reserved: this build has no AVIF encoder, so configuring it is refused).
+    /// AVIF (AV1 stills, encoded by rav1e).
     Avif,
 }
 

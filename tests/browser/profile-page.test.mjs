@@ -250,6 +250,28 @@ try {
     await page.emulateMedia({ colorScheme: 'light' });
   });
 
+  await step('the WebP and AVIF variants are listed and decode in the browser', async () => {
+    for (const fmt of ['webp', 'avif']) {
+      const links = page.locator(`#formats [data-format="${fmt}"] a`);
+      await links.first().waitFor();
+      const sizes = await links.evaluateAll((as) => as.map((a) => [Number(a.dataset.size), a.href]));
+      check(MOCK || sizes.length === 5, `${fmt}: ${sizes.length} links`);
+      for (const [size, href] of sizes) {
+        // Decoded by Chromium itself: an <img> that loads has the variant's pixel size.
+        const [w, h, type] = await page.evaluate(async (src) => {
+          const res = await fetch(src);
+          const blob = await res.blob();
+          const img = new Image();
+          img.src = URL.createObjectURL(blob);
+          await img.decode();
+          return [img.naturalWidth, img.naturalHeight, blob.type];
+        }, href);
+        check(MOCK || (w === size && h === size), `${fmt} ${size} px decodes as ${w} x ${h}`);
+        check(MOCK || type === `image/${fmt}`, `${fmt} ${size} px served as ${type}`);
+      }
+    }
+  });
+
   await step('a picture that fails processing shows the reason', async () => {
     await page.setInputFiles('#file', path.join(FIXTURES, 'truncated.png'));
     await page.locator('#crop-readout').getByText('of 200 × 200').waitFor();

@@ -68,6 +68,8 @@ export MOOCARD_LIMITS__MAX_UPLOAD_BYTES="$max_upload"
 # Small enough that a cheap fixture can exceed it (the page checks pixels before sending).
 export MOOCARD_LIMITS__MAX_DIMENSION=2000
 export MOOCARD_SERVER__LISTEN="127.0.0.1:$port"
+# Issue 15: the page lists the WebP and AVIF variants, and Chromium must decode them.
+export MOOCARD_AVATARS__FORMATS='["webp", "avif"]'
 unset DATABASE_URL MOOCARD_AUTH__ISSUER || true
 mkdir -p "$MOOCARD_DATA_DIR"
 

@@ -50,15 +50,24 @@ enum Command {
         concurrency: Option<usize>,
     },
     /// Make the avatar sizes of one image file: OUTDIR/{512,256,128,64,32}.{jpg|png},
-    /// OUTDIR/master.webp, and OUTDIR/{size}.webp with `--formats webp`.
+    /// OUTDIR/master.webp, and OUTDIR/{size}.{webp,avif} with `--formats webp,avif`.
     Thumbnail {
         /// Input image.
         input: PathBuf,
         /// Output directory (created).
         outdir: PathBuf,
-        /// Extra formats, comma-separated (`webp`).
+        /// Extra formats, comma-separated (`webp`, `avif`).
         #[arg(long, value_delimiter = ',')]
         formats: Vec<String>,
+        /// Quality of WebP variants (default: the production setting).
+        #[arg(long)]
+        webp_quality: Option<u8>,
+        /// Quality of AVIF variants (default: the production setting).
+        #[arg(long)]
+        avif_quality: Option<u8>,
+        /// rav1e speed of AVIF variants, 1..=10 (default: the production setting).
+        #[arg(long)]
+        avif_speed: Option<u8>,
         /// Skip the master and size it at the largest variant: the pipeline as it was
         /// before masters (benchmarks compare against it).
         #[arg(long)]
@@ -101,6 +110,9 @@ async fn main() -> anyhow::Result<()> {
         outdir,
         formats,
         no_master,
+        webp_quality,
+        avif_quality,
+        avif_speed,
     }) = &cli.command
     {
         // No configuration or database: a pure file-to-files run (benchmarks use it).
@@ -108,9 +120,12 @@ async fn main() -> anyhow::Result<()> {
         for f in formats {
             cfg.formats.push(
                 moocard::domain::derivation::ExtraFormat::parse(f)
-                    .with_context(|| format!("unknown format {f:?} (known: webp)"))?,
+                    .with_context(|| format!("unknown format {f:?} (known: webp, avif)"))?,
             );
         }
+        cfg.webp_quality = webp_quality.unwrap_or(cfg.webp_quality).clamp(1, 100);
+        cfg.avif_quality = avif_quality.unwrap_or(cfg.avif_quality).clamp(1, 100);
+        cfg.avif_speed = avif_speed.unwrap_or(cfg.avif_speed).clamp(1, 10);
         if *no_master {
             cfg.keep_master = false;
             cfg.master_size = cfg.limits.sizes.iter().copied().max().unwrap_or(512);

@@ -3,7 +3,7 @@
 
 use std::{future::Future, time::Duration};
 
-use moocard::App;
+use moocard::{domain::derivation::ExtraFormat, App};
 
 use crate::{
     handler::AvatarHandler,
@@ -25,6 +25,8 @@ pub fn pipeline_config(app: &App) -> PipelineConfig {
         formats: app.config.avatars.formats.clone(),
         webp_quality: p.webp_quality,
         master_quality: p.master_quality,
+        avif_quality: p.avif_quality,
+        avif_speed: p.avif_speed,
         keep_master: true,
     }
 }
@@ -56,6 +58,12 @@ pub async fn run_pool(
         moocard::maintenance::Retention::from(q),
     ));
     tracing::info!(worker = %opts.worker_name, concurrency, "worker pool started");
+    if app.config.avatars.formats.contains(&ExtraFormat::Avif) && !crate::pipeline::avif::SIMD {
+        tracing::warn!(
+            "AVIF variants are on but this build has no rav1e assembly: encodes take about 3x \
+             longer (build with `--features avif-asm`, which needs nasm)"
+        );
+    }
     let result = runner::run(
         &app.queue,
         opts,

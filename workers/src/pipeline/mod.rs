@@ -11,6 +11,7 @@
 //! | color | `color.rs` | ICC / CMYK to sRGB, alpha detection |
 //! | encode | `encode.rs` | mozjpeg (opaque) and oxipng (transparent) output |
 //! | webp | `webp.rs` | libwebp: WebP variants and the master's codec |
+//! | avif | `avif.rs` | ravif (rav1e): AVIF variants |
 //! | derive | `derive.rs` | master square -> every wanted (size, format), on two threads |
 //!
 //! Order matters for cost: the square is resampled straight out of the (shrink-on-load)
@@ -18,6 +19,7 @@
 //! only. Both commute with a square-to-square resample (orientation exactly; ICC conversion
 //! up to the usual gamma-space resampling error that every anchor tool also makes).
 
+pub mod avif;
 mod budget;
 pub mod cli;
 mod color;
@@ -63,6 +65,10 @@ pub struct PipelineConfig {
     pub webp_quality: u8,
     /// libwebp quality of an opaque master (visually lossless; alpha masters are lossless).
     pub master_quality: u8,
+    /// ravif quality of AVIF variants.
+    pub avif_quality: u8,
+    /// rav1e speed of AVIF variants (1..=10, 10 fastest).
+    pub avif_speed: u8,
     /// Encode the master (always in production; off only to measure the pipeline as it
     /// was before masters, with `master_size` at the largest size).
     pub keep_master: bool,
@@ -79,8 +85,10 @@ impl Default for PipelineConfig {
             max_metadata_bytes: 4 << 20,
             master_size: 1024,
             formats: Vec::new(),
-            webp_quality: 75,
+            webp_quality: 82,
             master_quality: 90,
+            avif_quality: 85,
+            avif_speed: 10,
             keep_master: true,
         }
     }

@@ -204,6 +204,49 @@ async fn suffix_and_accept_pick_the_format() {
 }
 
 #[tokio::test]
+async fn avif_variants_are_stored_served_and_preferred() {
+    let t = TestApp::with_config(|c| {
+        c.avatars.formats = vec![ExtraFormat::Webp, ExtraFormat::Avif];
+        c.avatars.negotiate_format = true;
+    })
+    .await;
+    let pool = Pool::start(&t.app.config, 2).await;
+    upload(&t, "ada@example.org", "photo-hubble.jpg").await;
+    let v = ready(&t, "ada@example.org").await;
+    let avif_urls = v["formats"]["avif"].as_object().expect("avif urls");
+    assert_eq!(avif_urls.len(), 5, "{v}");
+    assert_eq!(v["formats"]["webp"].as_object().map(|m| m.len()), Some(5));
+    let md5 = "5bfcf2d8e394674550332640d72db509";
+
+    let avif = fetch(&t, &format!("/avatar/{md5}.avif?s=100"), None).await;
+    assert_eq!(avif.status, 200);
+    assert_eq!(avif.header("content-type"), Some("image/avif"));
+    assert_eq!(&avif.body[4..12], b"ftypavif");
+    let jpg = fetch(&t, &format!("/avatar/{md5}.jpg?s=100"), None).await;
+    assert!(
+        avif.body.len() < jpg.body.len(),
+        "AVIF {} bytes, JPEG {}",
+        avif.body.len(),
+        jpg.body.len()
+    );
+    assert_ne!(avif.header("etag"), jpg.header("etag"));
+    // A browser that takes both prefers AVIF; one that takes WebP only gets WebP.
+    let both = "image/avif,image/webp,image/apng,*/*;q=0.8";
+    let r = fetch(&t, &format!("/avatar/{md5}?s=100"), Some(both)).await;
+    assert_eq!(r.header("content-type"), Some("image/avif"));
+    assert_eq!(r.header("etag"), avif.header("etag"));
+    let r = fetch(&t, &format!("/avatar/{md5}?s=100"), Some("image/webp,*/*")).await;
+    assert_eq!(r.header("content-type"), Some("image/webp"));
+    // The status lists each size's AVIF as an /images URL.
+    let url = avif_urls["32"].as_str().expect("32 px url");
+    assert!(url.starts_with("/images/"), "{url}");
+    let small = fetch(&t, url, None).await;
+    assert_eq!(small.header("content-type"), Some("image/avif"));
+    assert!(small.body.len() < avif.body.len());
+    pool.stop().await;
+}
+
+#[tokio::test]
 async fn without_negotiation_no_suffix_means_jpeg() {
     let t = TestApp::with_config(with_webp).await;
     let pool = Pool::start(&t.app.config, 2).await;
