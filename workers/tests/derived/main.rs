@@ -222,13 +222,10 @@ async fn avif_variants_are_stored_served_and_preferred() {
     assert_eq!(avif.status, 200);
     assert_eq!(avif.header("content-type"), Some("image/avif"));
     assert_eq!(&avif.body[4..12], b"ftypavif");
+    // Smaller or not depends on the picture (bench/formats.py measures it over a corpus):
+    // at 128 px this noise-like photo is 5.0 KB in AVIF q85 and 3.9 KB in JPEG.
     let jpg = fetch(&t, &format!("/avatar/{md5}.jpg?s=100"), None).await;
-    assert!(
-        avif.body.len() < jpg.body.len(),
-        "AVIF {} bytes, JPEG {}",
-        avif.body.len(),
-        jpg.body.len()
-    );
+    assert_eq!(jpg.header("content-type"), Some("image/jpeg"));
     assert_ne!(avif.header("etag"), jpg.header("etag"));
     // A browser that takes both prefers AVIF; one that takes WebP only gets WebP.
     let both = "image/avif,image/webp,image/apng,*/*;q=0.8";
