@@ -9,7 +9,12 @@
 //! processes, as `moocard serve` does, so the in-process wake-up applies.
 //! Prints p50/p99 upload-to-ready latency for sequential uploads, the in-process pipeline
 //! time of the same image (so latency minus pipeline = queue overhead), and the drain rate
-//! of a burst (uploads per minute per core).
+//! of a burst (uploads per minute per core). The overhead is then split (means over the
+//! sequential uploads): `accept` (the upload service: seal and store the original, enqueue),
+//! the job's `prepare` (read the record, mark processing, read and open the upload), its
+//! `pipeline` as run by the worker, its `store` (master, variants, commit, delete the upload),
+//! the runner around the handler, and `wait` = the rest: from enqueue until a worker starts
+//! the job, plus this program's 2 ms status polling.
 
 use std::time::{Duration, Instant};
 
@@ -40,6 +45,8 @@ async fn wait_ready(app: &App, email: &Email, job: &str) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The global recorder, so the worker's stage histograms can be read back below.
+    let metrics = moocard::telemetry::metrics_handle();
     let args: Vec<String> = std::env::args().collect();
     let workers: usize = args.get(1).map_or(Ok(1), |s| s.parse())?;
     let uploads: usize = args.get(2).map_or(Ok(30), |s| s.parse())?;
@@ -89,13 +96,45 @@ async fn main() -> anyhow::Result<()> {
 
     // Sequential: one upload at a time, latency from accept to ready.
     let mut latency = Vec::new();
+    let mut accept = Vec::new();
     for i in 0..uploads {
         let email = Email::parse(&format!("seq{i}@bench.test")).map_err(anyhow::Error::msg)?;
         let t = Instant::now();
         let accepted = api.uploads.accept(&email, &image, None).await?;
+        accept.push(t.elapsed().as_secs_f64() * 1000.0);
         wait_ready(&api, &email, &accepted.job).await?;
         latency.push(t.elapsed().as_secs_f64() * 1000.0);
     }
+    let rendered = metrics.render();
+    // `name` may carry labels: `metric{stage="x"}` is rendered `metric_sum{stage="x"} v`.
+    let mean = |name: &str| -> f64 {
+        let (base, labels) = name.split_at(name.find('{').unwrap_or(name.len()));
+        let get = |suffix: &str| {
+            rendered
+                .lines()
+                .find(|l| l.starts_with(&format!("{base}_{suffix}{labels} ")))
+                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        };
+        get("sum") / get("count") * 1000.0
+    };
+    let stages = [
+        (
+            "prepare",
+            mean("moocard_job_stage_seconds{stage=\"prepare\"}"),
+        ),
+        ("pipeline", mean("moocard_pipeline_duration_seconds")),
+        ("store", mean("moocard_job_stage_seconds{stage=\"store\"}")),
+    ];
+    let job = mean("moocard_job_duration_seconds");
+    let accept_mean = accept.iter().sum::<f64>() / accept.len() as f64;
+    let latency_mean = latency.iter().sum::<f64>() / latency.len() as f64;
+    let split = stages
+        .iter()
+        .map(|(n, v)| format!("{n}={v:.1}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let runner = job - stages.iter().map(|s| s.1).sum::<f64>();
 
     // Burst: all at once from distinct owners, time until the last is ready.
     let burst = uploads * 2;
@@ -120,11 +159,14 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "backend={backend} mode={} workers={workers} uploads={uploads} latency_ms p50={p50:.1} p99={p99:.1} \
          pipeline_ms p50={pipe50:.1} overhead_ms p50={:.1} burst={burst} drain_s={drain:.2} \
-         uploads_per_min={:.0} per_core={:.0}",
+         uploads_per_min={:.0} per_core={:.0}\n\
+         split_ms (means) latency={latency_mean:.1} accept={accept_mean:.1} {split} \
+         runner={runner:.1} wait={:.1}",
         if embedded { "embedded" } else { "separate" },
         p50 - pipe50,
         burst as f64 / drain * 60.0,
         burst as f64 / drain * 60.0 / cores,
+        latency_mean - accept_mean - job,
     );
     Ok(())
 }

@@ -96,6 +96,7 @@ impl AvatarHandler {
         if job.rederive {
             return self.rederive(job, ctx).await;
         }
+        let began = std::time::Instant::now();
         let owner = OwnerKey::from_hex(&job.owner)
             .ok_or_else(|| JobError::Permanent("job payload has a malformed owner key".into()))?;
         let record = match self.standing(&owner, job.generation).await? {
@@ -165,6 +166,9 @@ impl AvatarHandler {
             }
         };
 
+        // Where a job's time goes besides the pipeline (issue 14: upload->ready overhead):
+        // reading the record and the staged upload before, the writes after.
+        stage("prepare", began);
         let started = std::time::Instant::now();
         let cfg = self.pipeline.clone();
         let crop = job.crop;
@@ -202,6 +206,7 @@ impl AvatarHandler {
             }
         };
 
+        let stored = std::time::Instant::now();
         let master_side = output.master_side;
         let images = new_images(
             &owner,
@@ -254,6 +259,7 @@ impl AvatarHandler {
             .map_err(transient)?;
         self.cache.invalidate_owner(&owner);
         let _ = self.profiles.store().delete_upload(&job.upload_id).await;
+        stage("store", stored);
         match committed {
             Some(_) => tracing::info!(job.id = %ctx.job_id, attempt = ctx.attempt, "avatar ready"),
             None => {
@@ -412,4 +418,10 @@ impl AvatarHandler {
             other => other,
         }
     }
+}
+
+/// Records one stage of an upload job in `moocard_job_stage_seconds{stage}`.
+fn stage(name: &'static str, since: std::time::Instant) {
+    metrics::histogram!("moocard_job_stage_seconds", "stage" => name)
+        .record(since.elapsed().as_secs_f64());
 }

@@ -316,3 +316,43 @@ async fn concurrency_limit_is_honoured_and_used() {
         assert_eq!(max.load(Ordering::SeqCst), 3, "{}", db.label());
     }
 }
+
+/// The in-process wake-up must win even when the poll interval ticks between jobs (before
+/// the fix each tick made apalis skip the next wake-up, so jobs waited for the next tick).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn enqueued_jobs_start_without_waiting_for_the_poll() {
+    let cfg = QueueConfig {
+        poll_interval: Duration::from_millis(400),
+        ..test_config()
+    };
+    for db in databases(cfg).await {
+        let calls = Calls::default();
+        let r = start(
+            &db.queue,
+            options("wake", 2),
+            recording(&calls, Duration::ZERO, ok()),
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut delays = Vec::new();
+        for i in 0..6 {
+            // 500 ms apart: the 400 ms interval ticks between every two jobs.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let enqueued = Instant::now();
+            db.queue.enqueue(job(i)).await.expect("enqueue");
+            wait_until(Duration::from_secs(5), "job started", || async {
+                calls.lock().expect("calls").len() > i
+            })
+            .await;
+            let at = calls.lock().expect("calls")[i].at;
+            delays.push(at.duration_since(enqueued));
+        }
+        r.stop().await;
+        delays.sort();
+        // Polling alone would give a median near 200 ms (uniform over the interval).
+        assert!(
+            delays[delays.len() / 2] < Duration::from_millis(100),
+            "{}: {delays:?}",
+            db.label()
+        );
+    }
+}

@@ -26,32 +26,18 @@ pub(crate) fn encode(p: &Pixels, quality: u8, speed: u8) -> Result<Vec<u8>, Pipe
         // One thread: `derive` already runs two encoders at once, one per core.
         .with_num_threads(Some(1));
     let (w, h) = (p.width as usize, p.height as usize);
+    // Grey repeats its one channel as R, G and B; alpha is always the last channel.
+    let n = p.layout.channels();
+    let (g, b) = if n >= 3 { (1, 2) } else { (0, 0) };
+    let texels = p.data.chunks_exact(n);
     let result = catch_unwind(AssertUnwindSafe(|| match p.layout {
-        Layout::Rgb => {
-            let px: Vec<RGB8> = p
-                .data
-                .chunks_exact(3)
-                .map(|c| RGB8::new(c[0], c[1], c[2]))
-                .collect();
+        Layout::Rgb | Layout::Gray => {
+            let px: Vec<RGB8> = texels.map(|c| RGB8::new(c[0], c[g], c[b])).collect();
             encoder.encode_rgb(Img::new(&px[..], w, h))
         }
-        Layout::Gray => {
-            let px: Vec<RGB8> = p.data.iter().map(|&g| RGB8::new(g, g, g)).collect();
-            encoder.encode_rgb(Img::new(&px[..], w, h))
-        }
-        Layout::Rgba => {
-            let px: Vec<RGBA8> = p
-                .data
-                .chunks_exact(4)
-                .map(|c| RGBA8::new(c[0], c[1], c[2], c[3]))
-                .collect();
-            encoder.encode_rgba(Img::new(&px[..], w, h))
-        }
-        Layout::GrayAlpha => {
-            let px: Vec<RGBA8> = p
-                .data
-                .chunks_exact(2)
-                .map(|c| RGBA8::new(c[0], c[0], c[0], c[1]))
+        Layout::Rgba | Layout::GrayAlpha => {
+            let px: Vec<RGBA8> = texels
+                .map(|c| RGBA8::new(c[0], c[g], c[b], c[n - 1]))
                 .collect();
             encoder.encode_rgba(Img::new(&px[..], w, h))
         }
