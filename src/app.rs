@@ -187,6 +187,9 @@ pub fn queue_config(config: &Config) -> QueueConfig {
         orphan_after: std::time::Duration::from_secs(config.queue.orphan_after_secs),
         max_attempts: config.queue.max_attempts,
         poll_interval: std::time::Duration::from_millis(config.queue.poll_interval_ms.max(1)),
+        busy_poll_interval: std::time::Duration::from_millis(
+            config.queue.busy_poll_interval_ms.max(1),
+        ),
         ..QueueConfig::default()
     }
 }

@@ -367,6 +367,8 @@ pub struct QueueSettings {
     pub orphan_after_secs: u64,
     /// Milliseconds an idle worker waits between polls (bounds upload-to-start latency).
     pub poll_interval_ms: u64,
+    /// Milliseconds between polls for 10 s after a worker started a job (busy periods).
+    pub busy_poll_interval_ms: u64,
     /// Seconds before replaced images and abandoned uploads are deleted.
     pub cleanup_after_secs: u64,
     /// Seconds finished (done or killed) job rows are kept.
@@ -388,6 +390,7 @@ impl Default for QueueSettings {
             max_attempts: 5,
             orphan_after_secs: 30,
             poll_interval_ms: 50,
+            busy_poll_interval_ms: 10,
             cleanup_after_secs: 600,
             retain_finished_jobs_secs: 86_400,
             retain_dead_workers_secs: 86_400,

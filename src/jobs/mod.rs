@@ -83,6 +83,10 @@ pub struct QueueConfig {
     pub buffer_size: usize,
     /// How often an idle worker polls; bounds upload-to-start latency.
     pub poll_interval: Duration,
+    /// How often a worker polls while busy: within [`BUSY_WINDOW`] of starting a job. Jobs
+    /// come in bursts, so this is when another is likely; idle workers cost one query per
+    /// `poll_interval`, busy ones a few more (issue 14: adaptive polling).
+    pub busy_poll_interval: Duration,
     /// Attempts before a job that keeps failing transiently is killed.
     pub max_attempts: u32,
     /// First retry delay; doubles per attempt (durable: stored in `jobs.run_at`).
@@ -98,6 +102,7 @@ impl Default for QueueConfig {
             orphan_after: Duration::from_secs(30),
             buffer_size: 1,
             poll_interval: Duration::from_millis(100),
+            busy_poll_interval: Duration::from_millis(10),
             max_attempts: 5,
             retry_base: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),
@@ -172,7 +177,14 @@ pub struct JobQueue {
     /// Bumped after every enqueue: a worker pool in the same process (`serve`'s embedded
     /// workers share this queue) fetches at once instead of waiting for its next poll.
     wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// When this process last started a job (ms since `epoch`; 0 = never): the poll
+    /// stream polls at `busy_poll_interval` for [`BUSY_WINDOW`] after it.
+    last_start: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    epoch: std::time::Instant,
 }
+
+/// How long after starting a job a worker keeps polling at `busy_poll_interval`.
+pub const BUSY_WINDOW: Duration = Duration::from_secs(10);
 
 impl JobQueue {
     /// Wraps `pool`; no I/O happens until a method is called.
@@ -182,6 +194,26 @@ impl JobQueue {
             pool,
             cfg,
             wake: std::sync::Arc::new(wake),
+            last_start: std::sync::Arc::default(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    /// Records that a worker of this process started a job (the runner calls it).
+    pub fn note_job_started(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_start
+            .store(ms.max(1), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The wait before the next poll: short while busy, `poll_interval` when idle.
+    fn next_poll(&self) -> Duration {
+        let last = self.last_start.load(std::sync::atomic::Ordering::Relaxed);
+        let busy = last != 0 && self.epoch.elapsed() < Duration::from_millis(last) + BUSY_WINDOW;
+        if busy {
+            self.cfg.busy_poll_interval.min(self.cfg.poll_interval)
+        } else {
+            self.cfg.poll_interval
         }
     }
 
@@ -371,18 +403,21 @@ impl JobQueue {
         // a 65 ms pipeline; 72 ms once the interval could not tick between uploads).
         let mut woken = self.wake.subscribe();
         woken.mark_unchanged();
-        let every = self.cfg.poll_interval;
-        let ticks = Box::pin(futures::stream::unfold(woken, move |mut rx| async move {
-            tokio::select! {
-                changed = rx.changed() => {
-                    if changed.is_err() {
-                        // The queue is gone: poll on the interval alone.
-                        tokio::time::sleep(every).await;
+        let queue = self.clone();
+        let ticks = Box::pin(futures::stream::unfold(woken, move |mut rx| {
+            let every = queue.next_poll();
+            async move {
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() {
+                            // The queue is gone: poll on the interval alone.
+                            tokio::time::sleep(every).await;
+                        }
                     }
+                    () = tokio::time::sleep(every) => {}
                 }
-                () = tokio::time::sleep(every) => {}
+                Some(((), rx))
             }
-            Some(((), rx))
         }));
         let strategy = StrategyBuilder::new()
             .apply(StreamStrategy::new(ticks))

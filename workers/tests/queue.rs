@@ -323,31 +323,12 @@ async fn concurrency_limit_is_honoured_and_used() {
 async fn enqueued_jobs_start_without_waiting_for_the_poll() {
     let cfg = QueueConfig {
         poll_interval: Duration::from_millis(400),
+        busy_poll_interval: Duration::from_millis(400), // the wake-up alone
         ..test_config()
     };
     for db in databases(cfg).await {
-        let calls = Calls::default();
-        let r = start(
-            &db.queue,
-            options("wake", 2),
-            recording(&calls, Duration::ZERO, ok()),
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let mut delays = Vec::new();
-        for i in 0..6 {
-            // 500 ms apart: the 400 ms interval ticks between every two jobs.
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let enqueued = Instant::now();
-            db.queue.enqueue(job(i)).await.expect("enqueue");
-            wait_until(Duration::from_secs(5), "job started", || async {
-                calls.lock().expect("calls").len() > i
-            })
-            .await;
-            let at = calls.lock().expect("calls")[i].at;
-            delays.push(at.duration_since(enqueued));
-        }
-        r.stop().await;
-        delays.sort();
+        // 500 ms apart: the 400 ms interval ticks between every two jobs.
+        let delays = start_delays(&db, &db.queue, Duration::from_millis(500)).await;
         // Polling alone would give a median near 200 ms (uniform over the interval).
         assert!(
             delays[delays.len() / 2] < Duration::from_millis(100),
@@ -355,4 +336,53 @@ async fn enqueued_jobs_start_without_waiting_for_the_poll() {
             db.label()
         );
     }
+}
+
+/// A worker in another process (here: another queue over the same database, so no
+/// in-process wake-up) polls at `busy_poll_interval` while jobs keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_busy_separate_worker_polls_faster() {
+    let cfg = QueueConfig {
+        poll_interval: Duration::from_millis(1000),
+        busy_poll_interval: Duration::from_millis(20),
+        ..test_config()
+    };
+    for db in databases(cfg.clone()).await {
+        let other = moocard::jobs::JobQueue::new(db.queue.pool().clone(), cfg.clone());
+        let delays = start_delays(&db, &other, Duration::from_millis(300)).await;
+        // The first job meets an idle worker (up to 1 s); the rest find it busy. Polling
+        // at 1 s alone would give a median near 500 ms.
+        assert!(
+            delays[delays.len() / 2] < Duration::from_millis(150),
+            "{}: {delays:?}",
+            db.label()
+        );
+    }
+}
+
+/// Runs a worker on `db.queue`, enqueues six jobs through `via`, `gap` apart, and returns
+/// how long each waited to start, sorted.
+async fn start_delays(db: &TestDb, via: &moocard::jobs::JobQueue, gap: Duration) -> Vec<Duration> {
+    let calls = Calls::default();
+    let r = start(
+        &db.queue,
+        options("poll", 2),
+        recording(&calls, Duration::ZERO, ok()),
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut delays = Vec::new();
+    for i in 0..6 {
+        tokio::time::sleep(gap).await;
+        let enqueued = Instant::now();
+        via.enqueue(job(i)).await.expect("enqueue");
+        wait_until(Duration::from_secs(5), "job started", || async {
+            calls.lock().expect("calls").len() > i
+        })
+        .await;
+        let at = calls.lock().expect("calls")[i].at;
+        delays.push(at.duration_since(enqueued));
+    }
+    r.stop().await;
+    delays.sort();
+    delays
 }

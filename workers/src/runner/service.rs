@@ -126,6 +126,7 @@ where
     ) -> Result<(), BoxDynError> {
         lock(&self.handed_out).remove(&job_id);
         metrics::counter!("moocard_jobs_started_total").increment(1);
+        self.queue.note_job_started();
         let started = Instant::now();
         let ctx = JobContext {
             job_id: job_id.clone(),

@@ -29,6 +29,7 @@ pub fn test_config() -> QueueConfig {
         orphan_after: Duration::from_secs(2),
         buffer_size: 1,
         poll_interval: Duration::from_millis(50),
+        busy_poll_interval: Duration::from_millis(10),
         max_attempts: 3,
         retry_base: Duration::from_secs(1),
         retry_max: Duration::from_secs(2),
