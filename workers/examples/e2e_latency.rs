@@ -16,32 +16,12 @@
 //! the runner around the handler, and `wait` = the rest: from enqueue until a worker starts
 //! the job, plus this program's 2 ms status polling.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use moocard::{config::Config, domain::email::Email, App, Migrations};
-
-fn pct(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v[i]
-}
-
-async fn wait_ready(app: &App, email: &Email, job: &str) -> anyhow::Result<()> {
-    loop {
-        let rec = app.uploads.status(email).await?;
-        if rec.job_id.as_deref() == Some(job)
-            && rec.state == moocard::domain::avatar::AvatarState::Ready
-        {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            rec.state != moocard::domain::avatar::AvatarState::Failed,
-            "job failed: {:?}",
-            rec.error
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
+use support::{pct, upload_all, wait_ready};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -139,22 +119,14 @@ async fn main() -> anyhow::Result<()> {
     // Burst: all at once from distinct owners, time until the last is ready.
     let burst = uploads * 2;
     let t = Instant::now();
-    let mut jobs = Vec::new();
-    for i in 0..burst {
-        let email = Email::parse(&format!("burst{i}@bench.test")).map_err(anyhow::Error::msg)?;
-        let accepted = api.uploads.accept(&email, &image, None).await?;
-        jobs.push((email, accepted.job));
-    }
-    for (email, job) in &jobs {
-        wait_ready(&api, email, job).await?;
-    }
+    upload_all(&api, "burst", burst, &image).await?;
     let drain = t.elapsed().as_secs_f64();
     let _ = stop.send(true);
     pool.await??;
 
     let backend = format!("{:?}", api.pool.backend());
-    let (p50, p99) = (pct(&mut latency.clone(), 0.5), pct(&mut latency, 0.99));
-    let pipe50 = pct(&mut pipeline, 0.5);
+    let (p50, p99) = (pct(&latency, 0.5), pct(&latency, 0.99));
+    let pipe50 = pct(&pipeline, 0.5);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     println!(
         "backend={backend} mode={} workers={workers} uploads={uploads} latency_ms p50={p50:.1} p99={p99:.1} \

@@ -9,6 +9,8 @@
 //! target/release/examples/reprocess_bench N target/release/moocard [FORMAT=webp] [KILL_AFTER_S=60]
 //! ```
 
+mod support;
+
 use std::{
     path::Path,
     process::{Child, Command, Stdio},
@@ -17,26 +19,10 @@ use std::{
 
 use moocard::{
     config::Config,
-    domain::{avatar::AvatarState, derivation::ExtraFormat, email::Email},
+    domain::{derivation::ExtraFormat, email::Email},
     App, Migrations,
 };
-
-fn pct(v: &[f64], p: f64) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[((v.len() as f64 - 1.0) * p).round() as usize]
-}
-
-async fn wait_ready(app: &App, email: &Email, job: &str) -> anyhow::Result<()> {
-    loop {
-        let rec = app.uploads.status(email).await?;
-        if rec.job_id.as_deref() == Some(job) && rec.state == AvatarState::Ready {
-            return Ok(());
-        }
-        anyhow::ensure!(rec.state != AvatarState::Failed, "failed: {:?}", rec.error);
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
+use support::{pct, upload_all, wait_ready};
 
 /// One user upload, accept to ready, in ms.
 async fn user_upload(app: &App, i: usize, image: &[u8]) -> anyhow::Result<f64> {
@@ -95,15 +81,7 @@ async fn main() -> anyhow::Result<()> {
         })
         .await
     });
-    let mut jobs = Vec::with_capacity(n);
-    for i in 0..n {
-        let email = Email::parse(&format!("seed{i}@bench.test")).map_err(anyhow::Error::msg)?;
-        let accepted = app.uploads.accept(&email, &seed_image, None).await?;
-        jobs.push((email, accepted.job));
-    }
-    for (email, job) in &jobs {
-        wait_ready(&app, email, job).await?;
-    }
+    upload_all(&app, "seed", n, &seed_image).await?;
     let _ = stop.send(true);
     pool.await??;
     app.pool.close().await;

@@ -13,22 +13,7 @@ use crate::{
 
 /// The pipeline settings from the configuration.
 pub fn pipeline_config(app: &App) -> PipelineConfig {
-    let p = &app.config.pipeline;
-    PipelineConfig {
-        limits: app.config.limits.clone(),
-        jpeg_quality: p.jpeg_quality,
-        trellis: p.trellis,
-        png_preset: p.png_preset,
-        memory_budget_bytes: p.memory_budget_bytes,
-        max_metadata_bytes: p.max_metadata_bytes,
-        master_size: app.config.avatars.master_size,
-        formats: app.config.avatars.formats.clone(),
-        webp_quality: p.webp_quality,
-        master_quality: p.master_quality,
-        avif_quality: p.avif_quality,
-        avif_speed: p.avif_speed,
-        keep_master: true,
-    }
+    PipelineConfig::from_config(&app.config)
 }
 
 /// Runs `concurrency` job slots until `shutdown`, then drains (see [`runner::run`]).

@@ -36,6 +36,7 @@ pub use derive::{Encoded, Slot};
 use std::sync::atomic::AtomicBool;
 
 pub use budget::{Budget, Reservation};
+use moocard::config::Config;
 use moocard::crop::Crop;
 use moocard::domain::derivation::ExtraFormat;
 use moocard::limits::ImageLimits;
@@ -74,23 +75,32 @@ pub struct PipelineConfig {
     pub keep_master: bool,
 }
 
-impl Default for PipelineConfig {
-    fn default() -> Self {
+impl PipelineConfig {
+    /// The pipeline settings of a configuration (`limits`, `pipeline`, `avatars`).
+    pub fn from_config(config: &Config) -> Self {
+        let p = &config.pipeline;
         Self {
-            limits: ImageLimits::default(),
-            jpeg_quality: 80,
-            trellis: true,
-            png_preset: 2,
-            memory_budget_bytes: 256 << 20,
-            max_metadata_bytes: 4 << 20,
-            master_size: 1024,
-            formats: Vec::new(),
-            webp_quality: 82,
-            master_quality: 90,
-            avif_quality: 85,
-            avif_speed: 10,
+            limits: config.limits.clone(),
+            jpeg_quality: p.jpeg_quality,
+            trellis: p.trellis,
+            png_preset: p.png_preset,
+            memory_budget_bytes: p.memory_budget_bytes,
+            max_metadata_bytes: p.max_metadata_bytes,
+            master_size: config.avatars.master_size,
+            formats: config.avatars.formats.clone(),
+            webp_quality: p.webp_quality,
+            master_quality: p.master_quality,
+            avif_quality: p.avif_quality,
+            avif_speed: p.avif_speed,
             keep_master: true,
         }
+    }
+}
+
+impl Default for PipelineConfig {
+    /// The configuration's defaults: one place (src/config.rs) holds every default value.
+    fn default() -> Self {
+        Self::from_config(&Config::default())
     }
 }
 
