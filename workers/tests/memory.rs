@@ -11,7 +11,13 @@ use moocard_worker::pipeline::{process, PipelineConfig};
 /// The goal of issue 14: growth over idle for any input within limits, one job.
 const GROWTH_LIMIT: u64 = 64 << 20;
 
-const CASES: &[&str] = &["iccp-bomb", "png16-7000", "png-50mp", "noise-jpeg"];
+const CASES: &[&str] = &[
+    "iccp-bomb",
+    "png16-7000",
+    "png-50mp",
+    "noise-jpeg",
+    "webp-13mp",
+];
 
 #[test]
 fn one_job_stays_within_its_memory_goal() {
@@ -74,6 +80,7 @@ fn child() {
         "png16-7000" => zero_png(7000, 7000, 6, 16),
         "png-50mp" => zero_png(7071, 7071, 6, 8),
         "noise-jpeg" => noise_jpeg(3000, 2600),
+        "webp-13mp" => gradient_webp(4224, 3168),
         other => panic!("unknown case {other}"),
     };
     let cfg = PipelineConfig::default();
@@ -91,6 +98,15 @@ fn child() {
         peak.saturating_sub(before) * 1024,
         input.len()
     );
+}
+
+/// A lossy WebP the size of a 13 MP phone photo (a gradient, so it is small on disk).
+/// libwebp decodes the whole frame (3 bytes a pixel); only the square's window is kept.
+fn gradient_webp(w: u32, h: u32) -> Vec<u8> {
+    let rgb: Vec<u8> = (0..h)
+        .flat_map(|y| (0..w).flat_map(move |x| [(x % 256) as u8, (y % 256) as u8, 128]))
+        .collect();
+    webp::Encoder::from_rgb(&rgb, w, h).encode(80.0).to_vec()
 }
 
 fn status_kib(field: &str) -> u64 {

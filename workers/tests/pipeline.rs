@@ -96,7 +96,7 @@ fn every_orientation_in_both_byte_orders_comes_out_upright() {
 
 #[test]
 fn shrink_on_load_keeps_orientation_and_crop_geometry() {
-    for name in ["big.jpg", "big-orient-6.jpg"] {
+    for name in ["big.jpg", "big-orient-6.jpg", "big.webp"] {
         let out = run(name);
         assert_eq!(
             (out.source_width, out.source_height),
@@ -191,6 +191,19 @@ fn gif_uses_the_first_frame_and_16_bit_png_is_reduced() {
 }
 
 #[test]
+fn still_webp_goes_through_libwebp_and_animated_webp_uses_the_first_frame() {
+    // Lossless still: libwebp's path, exact colours.
+    let out = run("lossless.webp");
+    assert_eq!((out.source_width, out.source_height), (96, 64));
+    assert_upright(&out, "lossless.webp");
+    let img = top(&out);
+    assert_near(px(&img, 64, 64), &QUAD[0], 4, "lossless red");
+    // Animated: libwebp's simple API refuses it; the image crate's decoder takes frame one.
+    let img = top(&run("animated.webp"));
+    assert_near(px(&img, 256, 256), &[220, 30, 30], 4, "first frame is red");
+}
+
+#[test]
 fn grey_inputs() {
     let img = top(&run("grey.jpg"));
     assert_near(px(&img, 256, 256), &[60, 60, 60], 2, "grey jpeg");
@@ -227,6 +240,7 @@ fn wide_gamut_profiles_are_converted_to_srgb() {
     for (name, key) in [
         ("p3.jpg", "p3"),
         ("p3.png", "p3"),
+        ("p3.webp", "p3"),
         ("adobergb.jpg", "adobergb"),
     ] {
         let img = top(&run(name));
@@ -284,6 +298,7 @@ fn outputs_carry_no_metadata() {
         "photo-astronaut-meta.jpg",
         "p3.jpg",
         "p3.png",
+        "p3.webp",
         "orient-6-le.jpg",
         "orient-6.png",
         "alpha.png",

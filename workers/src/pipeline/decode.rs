@@ -7,8 +7,9 @@
 //!   `catch_unwind`.
 //!   libjpeg's corrupt-data warnings stop the decode (`strict.rs`).
 //! - PNG is streamed row by row with box shrink-on-load of the crop square only (`png_stream.rs`).
-//! - GIF (first frame) and WebP go through the `image` crate, with limits set on the
-//!   decoder itself: `DynamicImage::from_decoder` does not check `max_alloc` against the
+//! - Still WebP is decoded by libwebp, keeping only the square (`webp_still.rs`).
+//! - GIF (first frame) and animated WebP go through the `image` crate, with limits set on
+//!   the decoder itself: `DynamicImage::from_decoder` does not check `max_alloc` against the
 //!   output buffer, so we compare `total_bytes()` ourselves first.
 //! - Truncation is checked on the container before decoding, because decoders happily
 //!   return half an image (mozjpeg fills the rest with grey, `image` may too).
@@ -29,6 +30,8 @@ use mozjpeg::ColorSpace;
 mod markers;
 mod png_stream;
 mod strict;
+mod webp_still;
+mod window;
 
 use self::markers::{scan_jpeg, truncated, JpegInfo};
 use super::crop::Rect;
@@ -56,6 +59,8 @@ pub(crate) struct Source<'a> {
 enum Inner<'a> {
     Jpeg(JpegInfo),
     Png,
+    /// A still WebP (libwebp); the ICC profile was read by the `image` crate's chunk reader.
+    WebP,
     Other(Box<dyn ImageDecoder + 'a>),
 }
 
@@ -82,7 +87,11 @@ impl<'a> Source<'a> {
                 let mut dec = image_decoder(kind, bytes, limits)?;
                 // Metadata is best effort: a broken ICC chunk must not fail the upload.
                 let icc = dec.icc_profile().ok().flatten();
-                (icc, Inner::Other(dec))
+                if kind == ImageKind::WebP && webp_still::is_still(bytes) {
+                    (icc, Inner::WebP)
+                } else {
+                    (icc, Inner::Other(dec))
+                }
             }
         };
         Ok(Self {
@@ -118,6 +127,9 @@ impl<'a> Source<'a> {
                 largest,
                 metadata,
             ),
+            Inner::WebP => {
+                webp_still::memory_needed(self.probe.width, self.probe.height, square, largest)
+            }
             // The `image` decoders fill a full-size RGBA canvas; GIF also keeps the indexed
             // frame and lossless WebP an ARGB working copy: count two canvases.
             Inner::Other(dec) => dec.total_bytes().max(w * h * 4) * 2,
@@ -140,11 +152,12 @@ impl<'a> Source<'a> {
             }
             Inner::Png => {
                 let w = png_stream::decode(self.bytes, square, largest, metadata)?;
-                return Ok(Decoded {
-                    pixels: w.pixels,
-                    icc: w.icc,
-                    rect: w.rect,
-                });
+                return Ok(w.into());
+            }
+            Inner::WebP => {
+                let (w, h) = (self.probe.width, self.probe.height);
+                let w = webp_still::decode(self.bytes, w, h, square, largest, self.icc)?;
+                return Ok(w.into());
             }
             Inner::Other(dec) => decode_image(dec, self.limits)?,
         };
@@ -157,6 +170,16 @@ impl<'a> Source<'a> {
             icc: self.icc,
             rect,
         })
+    }
+}
+
+impl From<window::Window> for Decoded {
+    fn from(w: window::Window) -> Self {
+        Self {
+            pixels: w.pixels,
+            icc: w.icc,
+            rect: w.rect,
+        }
     }
 }
 
