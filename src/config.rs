@@ -483,6 +483,9 @@ impl Config {
             .and_then(|a| a.get("issuer"))
             .and_then(toml::Value::as_str)
             .is_some_and(|s| !s.trim().is_empty());
+        // (key, variable) of every setting taken from the environment, to name the variable
+        // when its key is refused (every MOOCARD_* variable is read as a setting).
+        let mut from_env: Vec<(String, String)> = Vec::new();
         for (name, value) in env {
             if name == "DATABASE_URL" {
                 set_path(&mut doc, &["database", "url"], toml::Value::String(value));
@@ -497,10 +500,23 @@ impl Config {
             let path: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
             let path: Vec<&str> = path.iter().map(String::as_str).collect();
             set_path(&mut doc, &path, parse_env_value(&value));
+            if let Some(key) = path.last() {
+                from_env.push((format!("`{key}`"), name.clone()));
+            }
         }
         let config: Config = toml::Value::Table(doc)
             .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::redacted(&e.to_string()))?;
+            .map_err(|e: toml::de::Error| {
+                let mut msg = ConfigError::redacted(&e.to_string()).0;
+                if let Some((_, var)) = from_env.iter().find(|(key, _)| msg.contains(key.as_str()))
+                {
+                    msg.push_str(&format!(
+                    " (from the environment variable {var}: every MOOCARD_* variable is read as \
+                     a setting, MOOCARD_<SECTION>__<KEY>)"
+                ));
+                }
+                ConfigError(msg)
+            })?;
         // API.md §Identity: an issuer emptied by the environment must not silently turn
         // a configured deployment into dev mode.
         if file_issuer && config.auth.issuer.trim().is_empty() {
@@ -696,6 +712,14 @@ mod tests {
         assert!(
             Config::from_table(toml::Table::new(), env(&[("MOOCARD_SERVER__NOPE", "1")])).is_err()
         );
+        // A variable that is not a setting is refused by name, not only by its key.
+        let e = Config::from_table(
+            toml::Table::new(),
+            env(&[("MOOCARD_WORKER_CONCURRENCY", "2")]),
+        )
+        .unwrap_err()
+        .0;
+        assert!(e.contains("MOOCARD_WORKER_CONCURRENCY"), "{e}");
         let d = Config::from_table(toml::Table::new(), env(&[])).expect("defaults");
         assert_eq!(d.database.url, "sqlite://moocard-data/moocard.db");
         assert_eq!(d.limits.sizes, vec![512, 256, 128, 64, 32]);

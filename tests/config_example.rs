@@ -151,3 +151,63 @@ fn env_vars_named_in_the_example_are_accepted() {
             .unwrap_or_else(|e| panic!("{var} is rejected: {e}"));
     }
 }
+
+/// Every `MOOCARD_*` variable the deploy files put in the process environment is a
+/// setting: the loader refuses unknown ones, so a stray name would stop the service (the
+/// systemd worker unit once passed MOOCARD_WORKER_CONCURRENCY and could not start).
+#[test]
+fn deploy_files_set_only_known_variables() {
+    let files = [
+        (
+            "systemd api",
+            include_str!("../deploy/systemd/moocard.service"),
+        ),
+        (
+            "systemd worker",
+            include_str!("../deploy/systemd/moocard-worker@.service"),
+        ),
+        ("Dockerfile", include_str!("../deploy/Dockerfile")),
+        (
+            "k8s configmap",
+            include_str!("../deploy/k8s/configmap.yaml"),
+        ),
+        ("k8s api", include_str!("../deploy/k8s/api.yaml")),
+        ("k8s worker", include_str!("../deploy/k8s/worker.yaml")),
+    ];
+    let mut seen = 0;
+    for (what, text) in files {
+        for line in text.lines() {
+            let line = line
+                .trim()
+                .trim_start_matches("ENV ")
+                .trim_start_matches("- name: ");
+            let line = line.strip_prefix("Environment=").unwrap_or(line);
+            let Some(start) = line.find("MOOCARD_") else {
+                continue;
+            };
+            if line.starts_with('#') || start != 0 {
+                continue;
+            }
+            let name: String = line
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if name == "MOOCARD_CONFIG" {
+                continue; // The config file's path, read before the settings.
+            }
+            seen += 1;
+            let env = with_issuer().chain([(name.clone(), "1".to_owned())]);
+            if let Err(e) = Config::from_table(toml::Table::new(), env) {
+                assert!(
+                    !e.0.contains("unknown field"),
+                    "{what}: {name} is not a setting: {}",
+                    e.0
+                );
+            }
+        }
+    }
+    assert!(
+        seen >= 10,
+        "found only {seen} variables in the deploy files"
+    );
+}
