@@ -9,9 +9,10 @@ import subprocess
 import tempfile
 
 
-def _run(argv, cwd):
+def _run(argv, cwd, extra_env=None):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOOCARD_", "DATABASE_URL"))}
     p = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                         env={k: v for k, v in os.environ.items() if not k.startswith(("MOOCARD_", "DATABASE_URL"))})
+                         env={**env, **(extra_env or {})})
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     if status != 0:
@@ -35,16 +36,19 @@ def _kv(line):
     return out
 
 
-def e2e(run, e2e_bin, image, reps, uploads, workers=(1, 2), modes=("separate", "embedded"), tag=""):
+def e2e(run, e2e_bin, image, reps, uploads, workers=(1, 2), modes=("separate", "embedded"), tag="",
+        extra_env=None):
     """Upload->ready latency (sequential) and burst throughput, per worker count and mode
     (separate: the workers poll; embedded: one process, woken in-process)."""
+    results = {}
     for mode in modes:
         for w in workers:
             f = {k: [] for k in ("lat50", "lat99", "over50", "per_min", "vs_pipe", "rss")}
             for _ in range(reps):
                 with tempfile.TemporaryDirectory(prefix="mbench-e2e.") as d:
-                    out, peak = _run([e2e_bin, str(w), str(uploads), image, mode], d)
-                kv = _kv(out.strip().splitlines()[-1])
+                    out, peak = _run([e2e_bin, str(w), str(uploads), image, mode], d, extra_env)
+                # The summary line; e2e_latency prints its stage split after it.
+                kv = _kv(next(ln for ln in out.splitlines() if ln.startswith("backend=")))
                 f["lat50"].append(kv["latency_ms.p50"])
                 f["lat99"].append(kv["latency_ms.p99"])
                 f["over50"].append(round(kv["overhead_ms.p50"], 1))
@@ -54,7 +58,7 @@ def e2e(run, e2e_bin, image, reps, uploads, workers=(1, 2), modes=("separate", "
                 f["rss"].append(round(peak, 1))
             name = f"queue{tag}.{mode}.w{w}"
             note = (f"{uploads} sequential uploads, then a burst of {2 * uploads}; image {os.path.basename(image)}; "
-                    f"{mode} workers")
+                    f"{mode} workers" + (f"; env {extra_env}" if extra_env else ""))
             run.record("queue", f"{name}.upload_ready_p50_ms", "ms", "lower", f["lat50"], note=note)
             run.record("queue", f"{name}.upload_ready_p99_ms", "ms", "lower", f["lat99"], note=note)
             run.record("queue", f"{name}.overhead_p50_ms", "ms", "lower", f["over50"],
@@ -63,6 +67,26 @@ def e2e(run, e2e_bin, image, reps, uploads, workers=(1, 2), modes=("separate", "
             run.record("queue", f"{name}.burst_vs_pipeline", "x", "higher", f["vs_pipe"],
                        note=note + "; burst rate / (workers x 1 / pipeline p50)")
             run.record("queue", f"{name}.peak_rss_mb", "MB", "lower", f["rss"], note=note)
+            results[(mode, w)] = f
+    return results
+
+
+def pipeline_alone(moocard_bin, image, jobs, parallel):
+    """Uploads per minute the pipeline alone reaches: `moocard thumbnail` (master included,
+    as a worker runs it) on `image` `jobs` times, `parallel` processes at once. The burst's
+    fair anchor: a pipeline uses a second thread for its largest encode, so two workers on
+    two cores cannot each run at the speed of one pipeline timed alone."""
+    import concurrent.futures
+    import time
+
+    with tempfile.TemporaryDirectory(prefix="mbench-alone.") as d:
+        def one(i):
+            subprocess.run([moocard_bin, "thumbnail", image, os.path.join(d, str(i))], check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(parallel) as ex:
+            list(ex.map(one, range(jobs)))
+        return jobs / (time.perf_counter() - t) * 60
 
 
 def noop(run, queue_bin, reps, jobs):

@@ -156,8 +156,18 @@ def main(argv=None):
         queue.e2e(run, bins["e2e"], img, 1 if a.quick else 3, 10 if a.quick else 20)
         if not a.quick:
             # Issue 14's burst: 100 distinct 12 MP uploads on 2 workers (peak RSS, vs pipeline).
-            queue.e2e(run, bins["e2e"], str(work / "corpus" / "p05_sunset_12mp_prog.jpg"), 1, 50, workers=(2,),
-                      modes=("embedded",), tag=".12mp")
+            big = str(work / "corpus" / "p05_sunset_12mp_prog.jpg")
+            res = queue.e2e(run, bins["e2e"], big, 3, 50, workers=(2,), modes=("embedded",), tag=".12mp")
+            # As deploy/ runs it: glibc's arenas capped (deploy/README.md, "Memory").
+            queue.e2e(run, bins["e2e"], big, 3, 50, workers=(2,), modes=("embedded",), tag=".12mp_arena2",
+                      extra_env={"MALLOC_ARENA_MAX": "2"})
+            # Anchor in the same run: the pipeline alone, two processes at once, 100 images.
+            alone = [round(queue.pipeline_alone(bins["moocard"], big, 100, 2)) for _ in range(3)]
+            run.record("queue", "queue.12mp.pipeline_alone_per_min", "uploads/min", "higher", alone,
+                       note="moocard thumbnail (master included) x100, 2 processes at once")
+            run.record("queue", "queue.12mp.embedded.w2.burst_vs_pipeline_alone", "x", "higher",
+                       [round(b / statistics.median(alone), 3) for b in res[("embedded", 2)]["per_min"]],
+                       note="burst uploads/min of each rep / median pipeline-alone uploads/min (2 at once)")
         queue.noop(run, bins["queue"], 1 if a.quick else 3, 200 if a.quick else 500)
     if ("reads" in suites or "outage" in suites) and avatar:
         # Avatars as our pipeline makes them (128 and 512 px) from one corpus photo.
