@@ -1,8 +1,10 @@
 """Pipeline wall time per image, moocard against in-process pyvips, rounds interleaved.
 
-moocard runs three ways per round: `--no-master` (the five sizes only: the same work as the
+moocard runs four ways per round: `--no-master` (the five sizes only: the same work as the
 anchor), as uploads run by default (plus the sanitized 1024 px master), and with every extra
-format (`--formats webp`: what a worker spends per upload with WebP variants configured).
+format (`--formats webp`: what a worker spends per upload with WebP variants configured); and
+`moocard_warm`: the five sizes timed inside one process on its third run (`--repeat 3`), warm
+like a long-running worker and like the in-process anchor (no process start, no cold memory).
 
 Runs under the benchmark venv's python (it has pyvips); imports the anchor from the shared
 bench's `lib/thumb_inproc.py` so both do exactly what BASELINE.md describes. Each round runs
@@ -37,6 +39,15 @@ def run_moocard(binary, image, outdir, args=()):
         raise RuntimeError(f"moocard thumbnail {image} failed ({status})")
     # ru_maxrss is not used: see peak_rss_kb.
     return wall, (ru.ru_utime + ru.ru_stime) * 1000, None
+
+
+def run_warm(binary, image, outdir, repeat=3):
+    """Wall ms of the last of `repeat` runs inside one `moocard thumbnail --no-master` process:
+    read and process, warm (allocator, code and page cache), as a long-running worker runs a
+    job and as the in-process pyvips anchor is timed."""
+    out = subprocess.run([binary, "thumbnail", "--no-master", "--repeat", str(repeat), image, outdir],
+                         check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    return float([ln for ln in out.splitlines() if ln.startswith("run_ms=")][-1].split("=", 1)[1])
 
 
 def peak_rss_kb(argv):
@@ -77,7 +88,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="mbench-thumb.") as d:
         for img in a.images:
             name = os.path.splitext(os.path.basename(img))[0]
-            r = out[name] = {"pyvips": []}
+            r = out[name] = {"pyvips": [], "moocard_warm": []}
             for v in VARIANTS:
                 r.update({v: [], f"{v}_cpu": [], f"{v}_rss_kb": []})
             run_moocard(a.bin, img, f"{d}/{name}")  # warm-up: page cache, first-touch
@@ -89,6 +100,7 @@ def main():
                     r[v].append(round(wall, 2))
                     r[f"{v}_cpu"].append(round(cpu, 2))
                     r[f"{v}_rss_kb"].append(rss)
+                r["moocard_warm"].append(round(run_warm(a.bin, img, f"{d}/{name}.warm"), 2))
                 if anchor:
                     t0 = time.perf_counter()
                     anchor(img)
@@ -99,7 +111,7 @@ def main():
                 r["pyvips_rss_kb"] = pyvips_rss(a.lib, img)
             med = {v: sorted(r[v])[len(r[v]) // 2] for v in VARIANTS}
             print(f"  {name}: moocard {med['moocard']:.0f} ms (with master {med['moocard_master']:.0f}, "
-                  f"all formats {med['moocard_all']:.0f})"
+                  f"all formats {med['moocard_all']:.0f}, warm {sorted(r['moocard_warm'])[len(r['moocard_warm']) // 2]:.0f})"
                   + (f", pyvips {sorted(r['pyvips'])[len(r['pyvips']) // 2]:.0f} ms" if anchor else ""),
                   file=sys.stderr, flush=True)
     json.dump(out, sys.stdout)

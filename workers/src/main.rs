@@ -72,6 +72,10 @@ enum Command {
         /// before masters (benchmarks compare against it).
         #[arg(long)]
         no_master: bool,
+        /// Run the pipeline this many times in this process and print each run's wall time
+        /// (`run_ms=`): later runs are warm, as in a long-running worker (benchmarks).
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
     },
     /// Run the database migrations and exit.
     Migrate,
@@ -113,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         webp_quality,
         avif_quality,
         avif_speed,
+        repeat,
     }) = &cli.command
     {
         // No configuration or database: a pure file-to-files run (benchmarks use it).
@@ -130,7 +135,7 @@ async fn main() -> anyhow::Result<()> {
             cfg.keep_master = false;
             cfg.master_size = cfg.limits.sizes.iter().copied().max().unwrap_or(512);
         }
-        return moocard_worker::pipeline::cli::thumbnail_with(input, outdir, &cfg);
+        return moocard_worker::pipeline::cli::thumbnail_with(input, outdir, &cfg, *repeat);
     }
     let config = Config::load(cli.config.as_deref())?;
     moocard::telemetry::init_logging(config.server.log_format == "json");
