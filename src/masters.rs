@@ -7,11 +7,9 @@
 
 use crate::{
     domain::{avatar::AvatarRecord, ids::OwnerKey, record::RecordKey},
-    profiles::{now_ms, ProfileError, Profiles},
+    profiles::{cas_backoff, now_ms, ProfileError, Profiles, CAS_RETRIES},
     store::StoreError,
 };
-
-const CAS_RETRIES: usize = 8;
 
 /// The AAD of one generation's master.
 pub fn master_aad(owner: &OwnerKey, generation: i64) -> Vec<u8> {
@@ -70,7 +68,7 @@ pub async fn commit_rederived<F>(
 where
     F: FnMut(AvatarRecord) -> Option<AvatarRecord>,
 {
-    for _ in 0..CAS_RETRIES {
+    for attempt in 0..CAS_RETRIES {
         let Some((current, version)) = profiles
             .read::<AvatarRecord>(owner, RecordKey::Avatar)
             .await?
@@ -92,7 +90,7 @@ where
             .await
         {
             Ok(()) => return Ok(Some(next)),
-            Err(StoreError::Conflict) => continue,
+            Err(StoreError::Conflict) => cas_backoff(attempt).await,
             Err(e) => return Err(e.into()),
         }
     }

@@ -58,7 +58,16 @@ pub struct Profiles {
     ids: IdKeys,
 }
 
-const CAS_RETRIES: usize = 8;
+/// Compare-and-set attempts before 503 `unavailable`. With N writers on one record, the
+/// last one can lose N - 1 rounds, so lost rounds back off (`cas_backoff`) to spread them.
+pub(crate) const CAS_RETRIES: u32 = 16;
+
+/// A jittered wait after losing a compare-and-set round: up to 2^min(attempt, 5) ms.
+pub(crate) async fn cas_backoff(attempt: u32) {
+    let cap = 1u64 << attempt.min(5);
+    let jitter = u64::from(u16::from_le_bytes(crate::crypto::random_bytes::<2>()));
+    tokio::time::sleep(std::time::Duration::from_micros(jitter % (cap * 1000))).await;
+}
 
 /// Milliseconds since the epoch.
 pub fn now_ms() -> i64 {
@@ -175,7 +184,7 @@ impl Profiles {
         T: Serialize + DeserializeOwned + Default + Clone,
         F: FnMut(T) -> Result<Option<T>, ProfileError>,
     {
-        for _ in 0..CAS_RETRIES {
+        for attempt in 0..CAS_RETRIES {
             let (current, version) = match self.read::<T>(owner, key).await? {
                 Some((v, ver)) => (v, Some(ver)),
                 None => (T::default(), None),
@@ -185,7 +194,7 @@ impl Profiles {
             };
             match self.write(email, owner, key, &next, version).await {
                 Ok(()) => return Ok(next),
-                Err(ProfileError::Store(StoreError::Conflict)) => continue,
+                Err(ProfileError::Store(StoreError::Conflict)) => cas_backoff(attempt).await,
                 Err(e) => return Err(e),
             }
         }
@@ -203,7 +212,7 @@ impl Profiles {
     where
         F: FnMut(AvatarRecord) -> Option<(AvatarRecord, Option<i64>)>,
     {
-        for _ in 0..CAS_RETRIES {
+        for attempt in 0..CAS_RETRIES {
             let Some((current, version)) =
                 self.read::<AvatarRecord>(owner, RecordKey::Avatar).await?
             else {
@@ -221,7 +230,7 @@ impl Profiles {
                 .await
             {
                 Ok(()) => return Ok(Some(next)),
-                Err(StoreError::Conflict) => continue,
+                Err(StoreError::Conflict) => cas_backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }
