@@ -190,6 +190,7 @@ pub fn queue_config(config: &Config) -> QueueConfig {
         busy_poll_interval: std::time::Duration::from_millis(
             config.queue.busy_poll_interval_ms.max(1),
         ),
+        busy_window: std::time::Duration::from_secs(config.queue.busy_window_secs),
         ..QueueConfig::default()
     }
 }

@@ -367,8 +367,11 @@ pub struct QueueSettings {
     pub orphan_after_secs: u64,
     /// Milliseconds an idle worker waits between polls (bounds upload-to-start latency).
     pub poll_interval_ms: u64,
-    /// Milliseconds between polls for 10 s after a worker started a job (busy periods).
+    /// Milliseconds between polls for `busy_window_secs` after a worker started a job.
     pub busy_poll_interval_ms: u64,
+    /// Seconds a worker keeps polling at `busy_poll_interval_ms` after starting a job
+    /// (0: always `poll_interval_ms`).
+    pub busy_window_secs: u64,
     /// Seconds before replaced images and abandoned uploads are deleted.
     pub cleanup_after_secs: u64,
     /// Seconds finished (done or killed) job rows are kept.
@@ -391,6 +394,7 @@ impl Default for QueueSettings {
             orphan_after_secs: 30,
             poll_interval_ms: 50,
             busy_poll_interval_ms: 10,
+            busy_window_secs: 10,
             cleanup_after_secs: 600,
             retain_finished_jobs_secs: 86_400,
             retain_dead_workers_secs: 86_400,

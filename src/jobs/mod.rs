@@ -83,10 +83,12 @@ pub struct QueueConfig {
     pub buffer_size: usize,
     /// How often an idle worker polls; bounds upload-to-start latency.
     pub poll_interval: Duration,
-    /// How often a worker polls while busy: within [`BUSY_WINDOW`] of starting a job. Jobs
+    /// How often a worker polls while busy: within `busy_window` of starting a job. Jobs
     /// come in bursts, so this is when another is likely; idle workers cost one query per
     /// `poll_interval`, busy ones a few more (issue 14: adaptive polling).
     pub busy_poll_interval: Duration,
+    /// How long after starting a job a worker keeps polling at `busy_poll_interval`.
+    pub busy_window: Duration,
     /// Attempts before a job that keeps failing transiently is killed.
     pub max_attempts: u32,
     /// First retry delay; doubles per attempt (durable: stored in `jobs.run_at`).
@@ -103,6 +105,7 @@ impl Default for QueueConfig {
             buffer_size: 1,
             poll_interval: Duration::from_millis(100),
             busy_poll_interval: Duration::from_millis(10),
+            busy_window: Duration::from_secs(10),
             max_attempts: 5,
             retry_base: Duration::from_secs(2),
             retry_max: Duration::from_secs(300),
@@ -178,13 +181,10 @@ pub struct JobQueue {
     /// workers share this queue) fetches at once instead of waiting for its next poll.
     wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// When this process last started a job (ms since `epoch`; 0 = never): the poll
-    /// stream polls at `busy_poll_interval` for [`BUSY_WINDOW`] after it.
+    /// stream polls at `busy_poll_interval` for `busy_window` after it.
     last_start: std::sync::Arc<std::sync::atomic::AtomicU64>,
     epoch: std::time::Instant,
 }
-
-/// How long after starting a job a worker keeps polling at `busy_poll_interval`.
-pub const BUSY_WINDOW: Duration = Duration::from_secs(10);
 
 impl JobQueue {
     /// Wraps `pool`; no I/O happens until a method is called.
@@ -209,7 +209,8 @@ impl JobQueue {
     /// The wait before the next poll: short while busy, `poll_interval` when idle.
     fn next_poll(&self) -> Duration {
         let last = self.last_start.load(std::sync::atomic::Ordering::Relaxed);
-        let busy = last != 0 && self.epoch.elapsed() < Duration::from_millis(last) + BUSY_WINDOW;
+        let busy =
+            last != 0 && self.epoch.elapsed() < Duration::from_millis(last) + self.cfg.busy_window;
         if busy {
             self.cfg.busy_poll_interval.min(self.cfg.poll_interval)
         } else {

@@ -358,6 +358,20 @@ async fn a_busy_separate_worker_polls_faster() {
             db.label()
         );
     }
+    // queue.busy_window_secs = 0 turns it off: every job waits for the 1 s poll.
+    let off = QueueConfig {
+        busy_window: Duration::ZERO,
+        ..cfg
+    };
+    for db in databases(off.clone()).await {
+        let other = moocard::jobs::JobQueue::new(db.queue.pool().clone(), off.clone());
+        let delays = start_delays(&db, &other, Duration::from_millis(300)).await;
+        assert!(
+            delays[delays.len() / 2] > Duration::from_millis(250),
+            "{}: {delays:?}",
+            db.label()
+        );
+    }
 }
 
 /// Runs a worker on `db.queue`, enqueues six jobs through `via`, `gap` apart, and returns

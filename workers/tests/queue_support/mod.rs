@@ -30,6 +30,7 @@ pub fn test_config() -> QueueConfig {
         buffer_size: 1,
         poll_interval: Duration::from_millis(50),
         busy_poll_interval: Duration::from_millis(10),
+        busy_window: Duration::from_secs(10),
         max_attempts: 3,
         retry_base: Duration::from_secs(1),
         retry_max: Duration::from_secs(2),
