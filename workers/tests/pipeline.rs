@@ -467,6 +467,9 @@ fn mutated_inputs_never_panic() {
         "alpha.png",
         "animated.gif",
         "lossy.webp",
+        "lossless.webp",
+        "p3.webp",
+        "animated.webp",
         "cmyk-icc.jpg",
     ] {
         let base = fixture(name);
