@@ -510,17 +510,7 @@ impl Config {
         }
         let config: Config = toml::Value::Table(doc)
             .try_into()
-            .map_err(|e: toml::de::Error| {
-                let mut msg = ConfigError::redacted(&e.to_string()).0;
-                if let Some((_, var)) = from_env.iter().find(|(key, _)| msg.contains(key.as_str()))
-                {
-                    msg.push_str(&format!(
-                    " (from the environment variable {var}: every MOOCARD_* variable is read as \
-                     a setting, MOOCARD_<SECTION>__<KEY>)"
-                ));
-                }
-                ConfigError(msg)
-            })?;
+            .map_err(|e: toml::de::Error| refused(&e, &from_env))?;
         // API.md §Identity: an issuer emptied by the environment must not silently turn
         // a configured deployment into dev mode.
         if file_issuer && config.auth.issuer.trim().is_empty() {
@@ -649,6 +639,20 @@ impl Config {
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.server.request_timeout_secs)
     }
+}
+
+/// The deserializer's refusal, naming the environment variable when the refused key came
+/// from one (`from_env`: quoted key, variable name): every MOOCARD_* variable is read as a
+/// setting.
+fn refused(e: &toml::de::Error, from_env: &[(String, String)]) -> ConfigError {
+    let mut msg = ConfigError::redacted(&e.to_string()).0;
+    if let Some((_, var)) = from_env.iter().find(|(key, _)| msg.contains(key.as_str())) {
+        msg.push_str(&format!(
+            " (from the environment variable {var}: every MOOCARD_* variable is read as a \
+             setting, MOOCARD_<SECTION>__<KEY>)"
+        ));
+    }
+    ConfigError(msg)
 }
 
 /// Env values are TOML literals when they parse as one (numbers, booleans, arrays), else strings.

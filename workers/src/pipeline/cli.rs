@@ -22,22 +22,22 @@ pub fn thumbnail_with(
     cfg: &PipelineConfig,
     repeat: usize,
 ) -> anyhow::Result<()> {
-    let mut out = None;
-    for _ in 0..repeat.max(1) {
+    let run = || -> anyhow::Result<super::Output> {
         let started = std::time::Instant::now();
         let bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
-        drop(out.take());
-        out = Some(
-            process(&bytes, None, cfg)
-                .with_context(|| format!("processing {}", input.display()))?,
-        );
+        let out = process(&bytes, None, cfg)
+            .with_context(|| format!("processing {}", input.display()))?;
         if repeat > 1 {
             println!("run_ms={:.3}", started.elapsed().as_secs_f64() * 1000.0);
         }
-    }
-    let Some(out) = out else {
-        anyhow::bail!("no run");
+        Ok(out)
     };
+    let mut out = run()?;
+    for _ in 1..repeat {
+        // The previous output is freed first, as a worker's is before its next job.
+        drop(out);
+        out = run()?;
+    }
     std::fs::create_dir_all(outdir).with_context(|| format!("creating {}", outdir.display()))?;
     let mut files: Vec<(String, &[u8])> = out
         .variants
