@@ -48,6 +48,13 @@ def setup():
     return Path(out.strip().splitlines()[-1])
 
 
+def geomean_vs_pyvips(res, key, runs):
+    """Per round: the geometric mean over images of `key`'s ms / pyvips' ms in that round."""
+    import math
+    return [round(math.exp(sum(math.log(r[key][i] / r["pyvips"][i]) for r in res.values()) / len(res)), 4)
+            for i in range(runs)]
+
+
 def pipeline(run, work, moocard, quick):
     corpus = work / "corpus"
     names = QUICK_IMAGES if quick else sorted(p.name for p in corpus.iterdir()
@@ -64,15 +71,11 @@ def pipeline(run, work, moocard, quick):
         r["pyvips"] for r in res.values()) else []
     run.record("pipeline", "pipeline.corpus_ms", "ms", "lower", tot, anchors={"pyvips": ptot}, note=note)
     if ptot:
-        # Geometric mean over images of moocard / pyvips in the same round.
-        import math
-        geo = [round(math.exp(sum(math.log(r["moocard"][i] / r["pyvips"][i]) for r in res.values()) / len(res)), 4)
-               for i in range(runs)]
-        run.record("pipeline", "pipeline.vs_pyvips", "x", "lower", geo, anchors={"parity": [1.0]}, note=note)
+        run.record("pipeline", "pipeline.vs_pyvips", "x", "lower", geomean_vs_pyvips(res, "moocard", runs),
+                   anchors={"parity": [1.0]}, note=note)
         # Warm: the third run inside one process, timed like the in-process anchor.
-        warm = [round(math.exp(sum(math.log(r["moocard_warm"][i] / r["pyvips"][i]) for r in res.values())
-                               / len(res)), 4) for i in range(runs)]
-        run.record("pipeline", "pipeline.warm.vs_pyvips", "x", "lower", warm, anchors={"parity": [1.0]},
+        run.record("pipeline", "pipeline.warm.vs_pyvips", "x", "lower", geomean_vs_pyvips(res, "moocard_warm", runs),
+                   anchors={"parity": [1.0]},
                    note=note + "; moocard thumbnail --no-master --repeat 3, the third run's wall ms (in process, warm)")
     cpu = [round(sum(r["moocard_cpu"][i] for r in res.values()), 1) for i in range(runs)]
     run.record("pipeline", "pipeline.corpus_cpu_ms", "ms", "lower", cpu, note=note)
@@ -87,11 +90,8 @@ def pipeline(run, work, moocard, quick):
         run.record("pipeline", f"pipeline.{label}.cpu_vs_sizes_only", "x", "lower", per,
                    note=note + f"; median over images of CPU ms ({v}) / CPU ms (--no-master)")
         if ptot:
-            import math
-            geo = [round(math.exp(sum(math.log(r[v][i] / r["pyvips"][i]) for r in res.values()) / len(res)), 4)
-                   for i in range(runs)]
-            run.record("pipeline", f"pipeline.{label}.vs_pyvips", "x", "lower", geo, anchors={"parity": [1.0]},
-                       note=note + f"; {v}")
+            run.record("pipeline", f"pipeline.{label}.vs_pyvips", "x", "lower", geomean_vs_pyvips(res, v, runs),
+                       anchors={"parity": [1.0]}, note=note + f"; {v}")
     rss = [max(x for x in r["moocard_rss_kb"] if x) / 1024 for r in res.values() if any(r["moocard_rss_kb"])]
     prss = [r["pyvips_rss_kb"] / 1024 for r in res.values() if r.get("pyvips_rss_kb")]
     run.record("pipeline", "pipeline.peak_rss_mb_max", "MB", "lower", [round(max(rss), 1)],
