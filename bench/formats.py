@@ -6,7 +6,7 @@ For every image of $MOOCARD_BENCH_WORK/corpus (bench/setup.sh builds it) at one 
 (default 512 px):
   - the anchor: `vipsthumbnail -s NxN -m centre` to JPEG Q=80 (optimize_coding, strip), as
     ../shared/bench/thumb-baseline.sh makes it (PNG for inputs with transparency);
-  - moocard: `moocard thumbnail --no-master --formats webp,avif` once per quality pair;
+  - moocard: `moocard thumbnail --formats webp,avif` once per quality pair;
   - DSSIM of each against the shared bench's reference square (lib/quality.py refs: Pillow
     full-resolution Lanczos, independent of every tool), WebP/AVIF decoded by Pillow first.
 Prints one TSV row per image and output, then a summary per format and quality: the
@@ -98,7 +98,7 @@ def main():
             outs = [("libvips", vips, vips)]
             for wq, aq in pairs:
                 d = os.path.join(tmp, f"m{wq}_{aq}", name)
-                cmd = [a.moocard, "thumbnail", "--no-master", "--formats", "webp,avif",
+                cmd = [a.moocard, "thumbnail", "--formats", "webp,avif",
                        "--webp-quality", str(wq), "--avif-quality", str(aq), src, d]
                 if a.avif_speed:
                     cmd += ["--avif-speed", str(a.avif_speed)]

@@ -29,11 +29,12 @@ def total_ir(pattern):
 
 
 def image_ir(binary, image):
-    """Instructions for `binary thumbnail image outdir`: the whole pipeline, all five sizes,
-    process start-up included (a few million instructions, the same for every image)."""
+    """Instructions for `binary thumbnail --master image outdir`: the whole pipeline as a worker
+    runs it (master and all five sizes), process start-up included (a few million
+    instructions, the same for every image)."""
     with tempfile.TemporaryDirectory(prefix="mbench-ir.") as d:
         subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={d}/cg.%p", binary, "thumbnail", image, f"{d}/out"],
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={d}/cg.%p", binary, "thumbnail", "--master", image, f"{d}/out"],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

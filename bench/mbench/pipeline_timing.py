@@ -1,8 +1,9 @@
 """Pipeline wall time per image, moocard against in-process pyvips, rounds interleaved.
 
-moocard runs four ways per round: `--no-master` (the five sizes only: the same work as the
-anchor), as uploads run by default (plus the sanitized 1024 px master), and with every extra
-format (`--formats webp`: what a worker spends per upload with WebP variants configured); and
+moocard runs four ways per round: `moocard thumbnail` (the five sizes only: the same work as the
+anchor), as a worker runs an upload (`--master`: plus the sanitized 1024 px master), and with
+every extra format (`--master --formats webp`: what a worker spends per upload with WebP
+variants configured); and
 `moocard_warm`: the five sizes timed inside one process on its third run (`--repeat 3`), warm
 like a long-running worker and like the in-process anchor (no process start, no cold memory).
 
@@ -25,8 +26,8 @@ import time
 
 
 # name in the output -> extra arguments of `moocard thumbnail`
-VARIANTS = {"moocard": ["--no-master"], "moocard_master": [], "moocard_webp": ["--formats", "webp"],
-            "moocard_all": ["--formats", "webp,avif"]}
+VARIANTS = {"moocard": [], "moocard_master": ["--master"], "moocard_webp": ["--master", "--formats", "webp"],
+            "moocard_all": ["--master", "--formats", "webp,avif"]}
 
 
 def run_moocard(binary, image, outdir, args=()):
@@ -42,10 +43,10 @@ def run_moocard(binary, image, outdir, args=()):
 
 
 def run_warm(binary, image, outdir, repeat=3):
-    """Wall ms of the last of `repeat` runs inside one `moocard thumbnail --no-master` process:
+    """Wall ms of the last of `repeat` runs inside one `moocard thumbnail` process:
     read and process, warm (allocator, code and page cache), as a long-running worker runs a
     job and as the in-process pyvips anchor is timed."""
-    out = subprocess.run([binary, "thumbnail", "--no-master", "--repeat", str(repeat), image, outdir],
+    out = subprocess.run([binary, "thumbnail", "--repeat", str(repeat), image, outdir],
                          check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
     return float([ln for ln in out.splitlines() if ln.startswith("run_ms=")][-1].split("=", 1)[1])
 

@@ -64,7 +64,7 @@ def pipeline(run, work, moocard, quick):
         [str(work / ".venv/bin/python"), "-m", "mbench.pipeline_timing", "--bin", moocard, "--lib", str(work / "lib"),
          "--runs", str(runs), *[str(corpus / n) for n in names]],
         cwd=BENCH, check=True, stdout=subprocess.PIPE, text=True).stdout)
-    note = f"{len(res)} images of the shared corpus, {runs} interleaved rounds; moocard --no-master (5 sizes)"
+    note = f"{len(res)} images of the shared corpus, {runs} interleaved rounds; moocard thumbnail (5 sizes)"
     # Round r's corpus total: the sum over images of their r-th run, for moocard and pyvips.
     tot = [round(sum(r["moocard"][i] for r in res.values()), 1) for i in range(runs)]
     ptot = [round(sum(r["pyvips"][i] for r in res.values()), 1) for i in range(runs)] if all(
@@ -76,7 +76,7 @@ def pipeline(run, work, moocard, quick):
         # Warm: the third run inside one process, timed like the in-process anchor.
         run.record("pipeline", "pipeline.warm.vs_pyvips", "x", "lower", geomean_vs_pyvips(res, "moocard_warm", runs),
                    anchors={"parity": [1.0]},
-                   note=note + "; moocard thumbnail --no-master --repeat 3, the third run's wall ms (in process, warm)")
+                   note=note + "; moocard thumbnail --repeat 3, the third run's wall ms (in process, warm)")
     cpu = [round(sum(r["moocard_cpu"][i] for r in res.values()), 1) for i in range(runs)]
     run.record("pipeline", "pipeline.corpus_cpu_ms", "ms", "lower", cpu, note=note)
     # What an upload costs a worker: with the master (the default) and with every extra
@@ -88,7 +88,7 @@ def pipeline(run, work, moocard, quick):
         per = [round(statistics.median(sorted(statistics.median(r[v + "_cpu"]) / statistics.median(r["moocard_cpu"])
                                               for r in res.values())), 3)]
         run.record("pipeline", f"pipeline.{label}.cpu_vs_sizes_only", "x", "lower", per,
-                   note=note + f"; median over images of CPU ms ({v}) / CPU ms (--no-master)")
+                   note=note + f"; median over images of CPU ms ({v}) / CPU ms (5 sizes alone)")
         if ptot:
             run.record("pipeline", f"pipeline.{label}.vs_pyvips", "x", "lower", geomean_vs_pyvips(res, v, runs),
                        anchors={"parity": [1.0]}, note=note + f"; {v}")

@@ -49,8 +49,9 @@ enum Command {
         #[arg(long)]
         concurrency: Option<usize>,
     },
-    /// Make the avatar sizes of one image file: OUTDIR/{512,256,128,64,32}.{jpg|png},
-    /// OUTDIR/master.webp, and OUTDIR/{size}.{webp,avif} with `--formats webp,avif`.
+    /// Make the avatar sizes of one image file: OUTDIR/{512,256,128,64,32}.{jpg|png}
+    /// (the same work as shared/bench's anchors), OUTDIR/{size}.{webp,avif} with
+    /// `--formats webp,avif`, and OUTDIR/master.webp with `--master`.
     Thumbnail {
         /// Input image.
         input: PathBuf,
@@ -68,9 +69,12 @@ enum Command {
         /// rav1e speed of AVIF variants, 1..=10 (default: the production setting).
         #[arg(long)]
         avif_speed: Option<u8>,
-        /// Skip the master and size it at the largest variant: the pipeline as it was
-        /// before masters (benchmarks compare against it).
+        /// Also make the sanitized master (OUTDIR/master.webp, `avatars.master_size`) and
+        /// derive the sizes from it, as a worker does for an upload.
         #[arg(long)]
+        master: bool,
+        /// The default since `--master` exists; accepted so older scripts still run.
+        #[arg(long, hide = true, conflicts_with = "master")]
         no_master: bool,
         /// Run the pipeline this many times in this process and print each run's wall time
         /// (`run_ms=`): later runs are warm, as in a long-running worker (benchmarks).
@@ -113,7 +117,8 @@ async fn main() -> anyhow::Result<()> {
         input,
         outdir,
         formats,
-        no_master,
+        master,
+        no_master: _,
         webp_quality,
         avif_quality,
         avif_speed,
@@ -122,6 +127,9 @@ async fn main() -> anyhow::Result<()> {
     {
         // No configuration or database: a pure file-to-files run (benchmarks use it).
         let mut cfg = moocard_worker::pipeline::PipelineConfig::default();
+        if !*master {
+            cfg = cfg.sizes_only();
+        }
         for f in formats {
             cfg.formats.push(
                 moocard::domain::derivation::ExtraFormat::parse(f)
@@ -131,10 +139,6 @@ async fn main() -> anyhow::Result<()> {
         cfg.webp_quality = webp_quality.unwrap_or(cfg.webp_quality).clamp(1, 100);
         cfg.avif_quality = avif_quality.unwrap_or(cfg.avif_quality).clamp(1, 100);
         cfg.avif_speed = avif_speed.unwrap_or(cfg.avif_speed).clamp(1, 10);
-        if *no_master {
-            cfg.keep_master = false;
-            cfg.master_size = cfg.limits.sizes.iter().copied().max().unwrap_or(512);
-        }
         return moocard_worker::pipeline::cli::thumbnail_with(input, outdir, &cfg, *repeat);
     }
     let config = Config::load(cli.config.as_deref())?;

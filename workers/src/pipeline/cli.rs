@@ -1,6 +1,7 @@
 //! The `moocard thumbnail IN OUTDIR` command: runs [`process`] on one file and writes
-//! `{OUTDIR}/{size}.{jpg|png}`, `{size}.webp` per extra format and `master.webp`. Used by
-//! the benchmark scripts (shared/bench) and for trying the pipeline by hand.
+//! `{OUTDIR}/{size}.{jpg|png}`, `{size}.{webp|avif}` per extra format and, when asked,
+//! `master.webp`. Used by the benchmark scripts (shared/bench) and for trying the
+//! pipeline by hand.
 
 use std::path::Path;
 
@@ -8,9 +9,10 @@ use anyhow::Context;
 
 use super::{process, PipelineConfig};
 
-/// Thumbnails `input` into `outdir` (created if missing) with the default configuration.
+/// Thumbnails `input` into `outdir` (created if missing): the default configuration's
+/// sizes, without a master (shared/bench's `EXTRA_CMD` interface).
 pub fn thumbnail_cli(input: &Path, outdir: &Path) -> anyhow::Result<()> {
-    thumbnail_with(input, outdir, &PipelineConfig::default(), 1)
+    thumbnail_with(input, outdir, &PipelineConfig::default().sizes_only(), 1)
 }
 
 /// [`thumbnail_cli`] with explicit settings (extra formats, no master: benchmarks), run

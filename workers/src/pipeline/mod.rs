@@ -76,6 +76,13 @@ pub struct PipelineConfig {
 }
 
 impl PipelineConfig {
+    /// The sizes alone, no master: the work shared/bench's anchors do for one image.
+    pub fn sizes_only(mut self) -> Self {
+        self.keep_master = false;
+        self.master_size = self.limits.sizes.iter().copied().max().unwrap_or(512);
+        self
+    }
+
     /// The pipeline settings of a configuration (`limits`, `pipeline`, `avatars`).
     pub fn from_config(config: &Config) -> Self {
         let p = &config.pipeline;
