@@ -60,7 +60,7 @@ enum Inner<'a> {
     Jpeg(JpegInfo),
     Png,
     /// A still WebP (libwebp); the ICC profile was read by the `image` crate's chunk reader.
-    WebP,
+    WebP(webp_scaled::Features),
     Other(Box<dyn ImageDecoder + 'a>),
 }
 
@@ -87,10 +87,9 @@ impl<'a> Source<'a> {
                 let mut dec = image_decoder(kind, bytes, limits)?;
                 // Metadata is best effort: a broken ICC chunk must not fail the upload.
                 let icc = dec.icc_profile().ok().flatten();
-                if kind == ImageKind::WebP && webp_still::is_still(bytes) {
-                    (icc, Inner::WebP)
-                } else {
-                    (icc, Inner::Other(dec))
+                match webp_still::still(bytes).filter(|_| kind == ImageKind::WebP) {
+                    Some(f) => (icc, Inner::WebP(f)),
+                    None => (icc, Inner::Other(dec)),
                 }
             }
         };
@@ -127,9 +126,7 @@ impl<'a> Source<'a> {
                 largest,
                 metadata,
             ),
-            Inner::WebP => {
-                webp_still::memory_needed(self.probe.width, self.probe.height, square, largest)
-            }
+            Inner::WebP(f) => webp_still::memory_needed(f, square, largest),
             // The `image` decoders fill a full-size RGBA canvas; GIF also keeps the indexed
             // frame and lossless WebP an ARGB working copy: count two canvases.
             Inner::Other(dec) => dec.total_bytes().max(w * h * 4) * 2,
@@ -154,9 +151,14 @@ impl<'a> Source<'a> {
                 let w = png_stream::decode(self.bytes, square, largest, metadata)?;
                 return Ok(w.into());
             }
-            Inner::WebP => {
-                let (w, h) = (self.probe.width, self.probe.height);
-                let w = webp_still::decode(self.bytes, w, h, square, largest, self.icc)?;
+            Inner::WebP(f) => {
+                if (f.width, f.height) != (self.probe.width, self.probe.height) {
+                    return Err(PipelineError::undecodable(format!(
+                        "WebP frame is {}x{} but its header says {}x{}",
+                        f.width, f.height, self.probe.width, self.probe.height
+                    )));
+                }
+                let w = webp_still::decode(self.bytes, &f, square, largest, self.icc)?;
                 return Ok(w.into());
             }
             Inner::Other(dec) => decode_image(dec, self.limits)?,

@@ -29,6 +29,15 @@ pub(crate) fn memory_needed(square: &Rect, largest: u32, gap: f64) -> u64 {
     side * side * 4 + side * 4 * 8
 }
 
+/// The window of whole stored pixels that covers `square`: `(x0, y0, x1, y1)`, never empty.
+pub(crate) fn bounds((width, height): (u32, u32), square: &Rect) -> (u32, u32, u32, u32) {
+    let x0 = (square.x.floor().max(0.0) as u32).min(width - 1);
+    let y0 = (square.y.floor().max(0.0) as u32).min(height - 1);
+    let x1 = ((square.x + square.w).ceil() as u32).clamp(x0 + 1, width);
+    let y1 = ((square.y + square.h).ceil() as u32).clamp(y0 + 1, height);
+    (x0, y0, x1, y1)
+}
+
 /// Collects the rows of a `width` x `height` image that cover `square`, shrunk by
 /// [`factor`]: feed it every row in order with [`Keep::row`], then [`Keep::finish`].
 pub(crate) struct Keep {
@@ -50,11 +59,7 @@ impl Keep {
         gap: f64,
     ) -> Self {
         let k = factor(square.short_side(), largest, gap);
-        // The window of whole stored pixels that covers the square.
-        let x0 = (square.x.floor().max(0.0) as u32).min(width - 1);
-        let y0 = (square.y.floor().max(0.0) as u32).min(height - 1);
-        let x1 = ((square.x + square.w).ceil() as u32).clamp(x0 + 1, width);
-        let y1 = ((square.y + square.h).ceil() as u32).clamp(y0 + 1, height);
+        let (x0, y0, x1, y1) = bounds((width, height), square);
         Self {
             square: *square,
             x0,
