@@ -81,7 +81,7 @@ def pipeline_alone(moocard_bin, image, jobs, parallel):
 
     with tempfile.TemporaryDirectory(prefix="mbench-alone.") as d:
         def one(i):
-            subprocess.run([moocard_bin, "thumbnail", image, os.path.join(d, str(i))], check=True,
+            subprocess.run([moocard_bin, "thumbnail", "--master", image, os.path.join(d, str(i))], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         t = time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(parallel) as ex:

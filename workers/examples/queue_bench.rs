@@ -21,6 +21,10 @@ use moocard::{
 };
 use moocard_worker::runner::{self, JobContext, JobError, RunnerOptions};
 
+// The `moocard` binary's allocator (workers/src/main.rs).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 type Starts = Arc<Mutex<HashMap<String, Instant>>>;
 
 fn job(n: usize) -> ProcessAvatar {

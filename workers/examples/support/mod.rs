@@ -3,6 +3,11 @@
 
 use std::time::Duration;
 
+// The `moocard` binary's allocator (workers/src/main.rs): these examples measure memory and
+// latency of what `moocard serve` runs, not of the system allocator.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use moocard::{
     domain::{avatar::AvatarState, email::Email},
     App,

@@ -7,7 +7,8 @@
 //!   `catch_unwind`.
 //!   libjpeg's corrupt-data warnings stop the decode (`strict.rs`).
 //! - PNG is streamed row by row with box shrink-on-load of the crop square only (`png_stream.rs`).
-//! - Still WebP is decoded by libwebp, keeping only the square (`webp_still.rs`).
+//! - Still WebP is decoded by libwebp straight to the crop square at the shrink-on-load
+//!   size (`webp_still.rs`).
 //! - GIF (first frame) and animated WebP go through the `image` crate, with limits set on
 //!   the decoder itself: `DynamicImage::from_decoder` does not check `max_alloc` against the
 //!   output buffer, so we compare `total_bytes()` ourselves first.
