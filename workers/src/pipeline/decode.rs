@@ -88,7 +88,11 @@ impl<'a> Source<'a> {
                 let mut dec = image_decoder(kind, bytes, limits)?;
                 // Metadata is best effort: a broken ICC chunk must not fail the upload.
                 let icc = dec.icc_profile().ok().flatten();
-                match webp_still::still(bytes).filter(|_| kind == ImageKind::WebP) {
+                let still = match kind {
+                    ImageKind::WebP => webp_still::still(bytes),
+                    _ => None,
+                };
+                match still {
                     Some(f) => (icc, Inner::WebP(f)),
                     None => (icc, Inner::Other(dec)),
                 }

@@ -68,26 +68,17 @@ pub(crate) fn decode(
     } else {
         Layout::Rgb
     };
-    // Where the square lies in the window, at the window's exact scale.
-    let (sx, sy) = (
+    let pixels = Pixels {
+        width,
+        height,
+        layout,
+        data: image.data,
+    };
+    // At the window's exact scale: libwebp resamples the crop to exactly this size.
+    let scale = (
         f64::from(width) / f64::from(crop.width),
         f64::from(height) / f64::from(crop.height),
     );
-    let rect = Rect {
-        x: (square.x - f64::from(x0)) * sx,
-        y: (square.y - f64::from(y0)) * sy,
-        w: square.w * sx,
-        h: square.h * sy,
-    }
-    .clamped(width, height);
-    Ok(Window {
-        pixels: Pixels {
-            width,
-            height,
-            layout,
-            data: image.data,
-        },
-        icc,
-        rect,
-    })
+    let rect = window::locate(square, (x0, y0), scale, &pixels);
+    Ok(Window { pixels, icc, rect })
 }

@@ -38,6 +38,23 @@ pub(crate) fn bounds((width, height): (u32, u32), square: &Rect) -> (u32, u32, u
     (x0, y0, x1, y1)
 }
 
+/// Where `square` (stored pixels) lies in `pixels`: a window whose top-left stored pixel is
+/// `(x0, y0)`, scaled by `(sx, sy)`.
+pub(crate) fn locate(
+    square: &Rect,
+    (x0, y0): (u32, u32),
+    (sx, sy): (f64, f64),
+    pixels: &Pixels,
+) -> Rect {
+    Rect {
+        x: (square.x - f64::from(x0)) * sx,
+        y: (square.y - f64::from(y0)) * sy,
+        w: square.w * sx,
+        h: square.h * sy,
+    }
+    .clamped(pixels.width, pixels.height)
+}
+
 /// Collects the rows of a `width` x `height` image that cover `square`, shrunk by
 /// [`factor`]: feed it every row in order with [`Keep::row`], then [`Keep::finish`].
 pub(crate) struct Keep {
@@ -87,14 +104,8 @@ impl Keep {
 
     pub(crate) fn finish(self, icc: Option<Vec<u8>>) -> Window {
         let pixels = self.shrink.finish();
-        let kf = f64::from(self.k);
-        let rect = Rect {
-            x: (self.square.x - f64::from(self.x0)) / kf,
-            y: (self.square.y - f64::from(self.y0)) / kf,
-            w: self.square.w / kf,
-            h: self.square.h / kf,
-        }
-        .clamped(pixels.width, pixels.height);
+        let scale = 1.0 / f64::from(self.k);
+        let rect = locate(&self.square, (self.x0, self.y0), (scale, scale), &pixels);
         Window { pixels, icc, rect }
     }
 }
