@@ -57,7 +57,7 @@ impl App {
     pub async fn build(config: Config, migrations: Migrations) -> anyhow::Result<Self> {
         // Install the recorder first: metrics recorded before it exists are lost.
         crate::telemetry::metrics_handle();
-        crate::telemetry::spawn_upkeep();
+        crate::telemetry::spawn_upkeep(config.server.metrics_upkeep_secs);
         let opts = DbOptions {
             max_connections: config.database.max_connections,
             acquire_timeout: std::time::Duration::from_secs(config.database.acquire_timeout_secs),

@@ -78,6 +78,9 @@ pub struct ServerConfig {
     /// A second address that serves `/metrics` and `/__heartbeat__` (and the other
     /// Dockerflow routes); when set, the main address no longer serves those two.
     pub ops_listen: Option<SocketAddr>,
+    /// Seconds between drains of the recorded job and pipeline durations into their
+    /// histogram buckets (without a drain, a node nobody scrapes keeps every sample).
+    pub metrics_upkeep_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -93,6 +96,7 @@ impl Default for ServerConfig {
             max_connections_per_ip: 256,
             max_header_bytes: 16 * 1024,
             ops_listen: None,
+            metrics_upkeep_secs: 5,
         }
     }
 }
