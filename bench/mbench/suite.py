@@ -165,9 +165,6 @@ def main(argv=None):
             # Issue 14's burst: 100 distinct 12 MP uploads on 2 workers (peak RSS, vs pipeline).
             big = str(work / "corpus" / "p05_sunset_12mp_prog.jpg")
             res = queue.e2e(run, bins["e2e"], big, 3, 50, workers=(2,), modes=("embedded",), tag=".12mp")
-            # As deploy/ runs it: glibc's arenas capped (deploy/README.md, "Memory").
-            queue.e2e(run, bins["e2e"], big, 3, 50, workers=(2,), modes=("embedded",), tag=".12mp_arena2",
-                      extra_env={"MALLOC_ARENA_MAX": "2"})
             # Anchor in the same run: the pipeline alone, two processes at once, 100 images.
             alone = [round(queue.pipeline_alone(bins["moocard"], big, 100, 2)) for _ in range(3)]
             run.record("queue", "queue.12mp.pipeline_alone_per_min", "uploads/min", "higher", alone,
