@@ -110,8 +110,7 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::Thumbnail {
         input,
@@ -141,6 +140,15 @@ async fn main() -> anyhow::Result<()> {
         cfg.avif_speed = avif_speed.unwrap_or(cfg.avif_speed).clamp(1, 10);
         return moocard_worker::pipeline::cli::thumbnail_with(input, outdir, &cfg, *repeat);
     }
+    // The runtime only for commands that use it: `thumbnail` is one process per image in
+    // the benchmarks, and starting two runtime threads is part of every run.
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     moocard::telemetry::init_logging(config.server.log_format == "json");
     let default = Command::Serve {
