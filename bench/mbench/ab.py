@@ -9,13 +9,14 @@ mean over images of moocard / pyvips in each round.
 """
 
 import argparse
-import math
 import os
 import sys
 import tempfile
 import time
 
 from .pipeline_timing import run_moocard
+from .stats import median
+from .suite import geomean_vs_pyvips
 
 
 def main():
@@ -23,7 +24,14 @@ def main():
     ap.add_argument("--lib", required=True, help="the shared bench's lib/ (thumb_inproc.py)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("bins", nargs="+", help="binaries, then -- and the images")
-    a, images = ap.parse_known_args()
+    # argparse would take the images after `--` as more binaries: split there first.
+    argv = sys.argv[1:]
+    if "--" not in argv:
+        ap.error("give the images after --")
+    cut = argv.index("--")
+    a, images = ap.parse_args(argv[:cut]), argv[cut + 1:]
+    if not images:
+        ap.error("no images after --")
     sys.path.insert(0, a.lib)
     import thumb_inproc
 
@@ -42,12 +50,11 @@ def main():
                 t0 = time.perf_counter()
                 anchor(img)
                 r["pyvips"].append((time.perf_counter() - t0) * 1000)
-            med = {k: sorted(v)[len(v) // 2] for k, v in r.items()}
+            med = {k: median(v) for k, v in r.items()}
             print(os.path.basename(img), " ".join(f"{med[b]:.1f}" for b in a.bins), f"pyvips {med['pyvips']:.1f} ms",
                   flush=True)
     for b in a.bins:
-        gm = [math.exp(sum(math.log(r[b][k] / r["pyvips"][k]) for r in res.values()) / len(res))
-              for k in range(a.rounds)]
+        gm = geomean_vs_pyvips(res, b, a.rounds)
         print(f"{b}: geomean vs pyvips per round", " ".join(f"{g:.3f}" for g in gm))
 
 
