@@ -61,6 +61,8 @@ impl App {
         let opts = DbOptions {
             max_connections: config.database.max_connections,
             acquire_timeout: std::time::Duration::from_secs(config.database.acquire_timeout_secs),
+            sqlite_checkpoint: (config.database.sqlite_checkpoint_ms > 0)
+                .then(|| std::time::Duration::from_millis(config.database.sqlite_checkpoint_ms)),
         };
         let pool = DbPool::connect(&config.database.url, &opts)
             .await

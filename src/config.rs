@@ -112,6 +112,10 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     /// Seconds to wait for a pooled connection before answering 503.
     pub acquire_timeout_secs: u64,
+    /// SQLite only: milliseconds between background WAL checkpoints, so that no upload or
+    /// job commit pays for copying the log into the database file (0: SQLite's own
+    /// checkpoint inside the committing request, every 1000 pages).
+    pub sqlite_checkpoint_ms: u64,
 }
 
 impl Default for DatabaseConfig {
@@ -120,6 +124,7 @@ impl Default for DatabaseConfig {
             url: String::new(),
             max_connections: 16,
             acquire_timeout_secs: 5,
+            sqlite_checkpoint_ms: 500,
         }
     }
 }

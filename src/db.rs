@@ -69,6 +69,33 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
     }
 }
 
+/// With background checkpoints, the WAL size (pages) at which a commit checkpoints anyway.
+const WAL_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+/// The size SQLite truncates the WAL file back to after a checkpoint reset it.
+const WAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
+
+/// Copies the WAL into the database file every `every`, until the pool is closed. PASSIVE:
+/// it never waits for or blocks readers and writers (other processes' included), and
+/// copies what it can; frames still in use by a reader are taken next time.
+fn spawn_checkpointer(pool: SqlitePool, every: Duration) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if pool.is_closed() {
+                return;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "background WAL checkpoint failed");
+            }
+        }
+    });
+}
+
 /// Pool settings.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
@@ -76,6 +103,8 @@ pub struct DbOptions {
     pub max_connections: u32,
     /// How long to wait for a connection before answering `unavailable`.
     pub acquire_timeout: Duration,
+    /// SQLite: the interval of background WAL checkpoints; `None` leaves them to SQLite.
+    pub sqlite_checkpoint: Option<Duration>,
 }
 
 impl Default for DbOptions {
@@ -83,6 +112,7 @@ impl Default for DbOptions {
         Self {
             max_connections: 16,
             acquire_timeout: Duration::from_secs(5),
+            sqlite_checkpoint: Some(Duration::from_millis(500)),
         }
     }
 }
@@ -92,7 +122,7 @@ impl DbPool {
     pub async fn connect(url: &str, opts: &DbOptions) -> Result<Self, sqlx::Error> {
         match Backend::from_url(url)? {
             Backend::Sqlite => {
-                let options = SqliteConnectOptions::from_str(url)?
+                let mut options = SqliteConnectOptions::from_str(url)?
                     .create_if_missing(true)
                     // WAL lets API and worker processes read while one writes; busy_timeout
                     // makes a writer wait instead of failing with SQLITE_BUSY.
@@ -101,12 +131,24 @@ impl DbPool {
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true)
                     .disable_statement_logging();
+                if opts.sqlite_checkpoint.is_some() {
+                    // SQLite's own checkpoint runs inside the commit that crosses 1000 pages
+                    // (4 MB, a few uploads' originals): that upload or job waited for the
+                    // copy and its fsyncs (issue 14). The background task does it instead;
+                    // this higher threshold is the fallback if it falls behind.
+                    options = options
+                        .pragma("wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES.to_string())
+                        .pragma("journal_size_limit", WAL_SIZE_LIMIT_BYTES.to_string());
+                }
                 create_private_file(options.get_filename()).map_err(sqlx::Error::Io)?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(options)
                     .await?;
+                if let Some(every) = opts.sqlite_checkpoint {
+                    spawn_checkpointer(pool.clone(), every);
+                }
                 Ok(Self::Sqlite(pool))
             }
             Backend::MySql => {
@@ -151,5 +193,57 @@ impl DbPool {
             Self::Sqlite(p) => p.close().await,
             Self::MySql(p) => p.close().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Size of the database file (not its WAL) after writing 2 MiB and waiting `wait`.
+    async fn main_file_after_write(checkpoint: Option<Duration>, wait: Duration) -> u64 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("t.db");
+        let opts = DbOptions {
+            sqlite_checkpoint: checkpoint,
+            ..DbOptions::default()
+        };
+        let DbPool::Sqlite(pool) = DbPool::connect(&format!("sqlite://{}", path.display()), &opts)
+            .await
+            .expect("connect")
+        else {
+            unreachable!("a sqlite URL")
+        };
+        sqlx::query("CREATE TABLE t (b BLOB)")
+            .execute(&pool)
+            .await
+            .expect("create");
+        sqlx::query("INSERT INTO t VALUES (?)")
+            .bind(vec![7u8; 2 << 20])
+            .execute(&pool)
+            .await
+            .expect("insert");
+        tokio::time::sleep(wait).await;
+        let len = std::fs::metadata(&path).expect("db file").len();
+        pool.close().await;
+        len
+    }
+
+    #[tokio::test]
+    async fn background_checkpoints_copy_the_wal_into_the_database_file() {
+        // SQLite's own checkpoint waits for 1000 pages (4 MiB): 2 MiB stay in the WAL.
+        let own = main_file_after_write(None, Duration::from_millis(300)).await;
+        assert!(
+            own < 1 << 20,
+            "no checkpoint yet without the task: {own} bytes"
+        );
+        // The task copies them without any further commit.
+        let background =
+            main_file_after_write(Some(Duration::from_millis(50)), Duration::from_millis(300))
+                .await;
+        assert!(
+            background >= 2 << 20,
+            "the background checkpoint wrote the blob: {background} bytes"
+        );
     }
 }

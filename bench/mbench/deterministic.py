@@ -61,7 +61,9 @@ def requests(bench_bin, emit, n=2000, warm=200, anchor=True, windows=1):
                                # Nor the metrics drain (every 5 s by default): on a loaded
                                # machine a callgrind window outlasts it, and then every window
                                # held one (CI, 2026-12-07: 304 +7%).
-                               "MOOCARD_SERVER__METRICS_UPKEEP_SECS": "86400"}, windows=windows)
+                               "MOOCARD_SERVER__METRICS_UPKEEP_SECS": "86400",
+                               # Nor a background WAL checkpoint (every 500 ms by default).
+                               "MOOCARD_DATABASE__SQLITE_CHECKPOINT_MS": "86400000"}, windows=windows)
         ng = {}
         if anchor and shutil.which("nginx"):
             port = free_port()
