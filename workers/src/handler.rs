@@ -21,7 +21,7 @@ use moocard::{
     jobs::ProcessAvatar,
     masters::put_master,
     profiles::{now_ms, now_rfc3339, upload_aad, ProfileError, Profiles},
-    store::NewImage,
+    store::{NewImage, StoreError},
     uploads::Uploads,
     ErrorCode,
 };
@@ -52,8 +52,8 @@ fn transient(e: ProfileError) -> JobError {
 
 /// What the record says about a job.
 enum Standing {
-    /// The job's generation is current: work on it.
-    Current(Box<AvatarRecord>),
+    /// The job's generation is current: work on it (the record and its version).
+    Current(Box<AvatarRecord>, i64),
     /// A newer upload or a delete superseded it.
     Stale,
     /// The record does not show this generation yet (enqueued before the record write
@@ -99,8 +99,8 @@ impl AvatarHandler {
         let began = std::time::Instant::now();
         let owner = OwnerKey::from_hex(&job.owner)
             .ok_or_else(|| JobError::Permanent("job payload has a malformed owner key".into()))?;
-        let record = match self.standing(&owner, job.generation).await? {
-            Standing::Current(r) => *r,
+        let (record, version) = match self.standing(&owner, job.generation).await? {
+            Standing::Current(r, v) => (*r, v),
             Standing::Stale => {
                 tracing::info!(job.id = %ctx.job_id, "superseded upload: nothing to do");
                 let _ = self.profiles.store().delete_upload(&job.upload_id).await;
@@ -115,20 +115,18 @@ impl AvatarHandler {
             let _ = self.profiles.store().delete_upload(&job.upload_id).await;
             return Ok(());
         }
-        self.mark_processing(&owner, job.generation).await?;
-
-        let Some((upload_owner, sealed)) = self
-            .profiles
-            .store()
-            .get_upload(&job.upload_id)
-            .await
-            .map_err(|e| transient(e.into()))?
-        else {
+        // Independent: the record's write and the staged upload's read overlap.
+        let (marked, upload) = tokio::join!(
+            self.mark_processing(&owner, record, version),
+            self.profiles.store().get_upload(&job.upload_id)
+        );
+        marked?;
+        let Some((upload_owner, sealed)) = upload.map_err(|e| transient(e.into()))? else {
             // A newer upload (or a delete) removes the staged original it supersedes, so
             // a missing file usually means this job is stale: end quietly, as done.
             if !matches!(
                 self.standing(&owner, job.generation).await?,
-                Standing::Current(_)
+                Standing::Current(..)
             ) {
                 tracing::info!(job.id = %ctx.job_id, "superseded upload: nothing to do");
                 return Ok(());
@@ -258,8 +256,7 @@ impl AvatarHandler {
             .await
             .map_err(transient)?;
         self.cache.invalidate_owner(&owner);
-        let _ = self.profiles.store().delete_upload(&job.upload_id).await;
-        stage("store", stored);
+        // Logged at the commit, when the status turns `ready` (e2e_latency waits on it).
         match committed {
             Some(_) => tracing::info!(job.id = %ctx.job_id, attempt = ctx.attempt, "avatar ready"),
             None => {
@@ -271,6 +268,8 @@ impl AvatarHandler {
                 tracing::info!(job.id = %ctx.job_id, "superseded while processing; result discarded")
             }
         }
+        let _ = self.profiles.store().delete_upload(&job.upload_id).await;
+        stage("store", stored);
         Ok(())
     }
 
@@ -284,23 +283,44 @@ impl AvatarHandler {
             None => Standing::Stale,
             Some((r, _)) if r.generation > generation => Standing::Stale,
             Some((r, _)) if r.generation < generation => Standing::Ahead,
-            Some((r, _)) => Standing::Current(Box::new(r)),
+            Some((r, v)) => Standing::Current(Box::new(r), v),
         })
     }
 
-    async fn mark_processing(&self, owner: &OwnerKey, generation: i64) -> Result<(), JobError> {
-        self.profiles
-            .update::<AvatarRecord, _>(None, owner, RecordKey::Avatar, |mut rec| {
-                if rec.generation != generation || rec.state == AvatarState::Processing {
-                    return Ok(None);
-                }
-                rec.state = AvatarState::Processing;
-                rec.updated_at = Some(now_rfc3339());
-                Ok(Some(rec))
-            })
+    /// Marks the record `processing`, writing over the `version` just read (one read fewer
+    /// per job); a concurrent change falls back to the read-modify-write loop.
+    async fn mark_processing(
+        &self,
+        owner: &OwnerKey,
+        record: AvatarRecord,
+        version: i64,
+    ) -> Result<(), JobError> {
+        let generation = record.generation;
+        let mark = |mut rec: AvatarRecord| {
+            if rec.generation != generation || rec.state == AvatarState::Processing {
+                return None;
+            }
+            rec.state = AvatarState::Processing;
+            rec.updated_at = Some(now_rfc3339());
+            Some(rec)
+        };
+        let Some(next) = mark(record) else {
+            return Ok(());
+        };
+        match self
+            .profiles
+            .write(None, owner, RecordKey::Avatar, &next, Some(version))
             .await
-            .map_err(transient)?;
-        Ok(())
+        {
+            Err(ProfileError::Store(StoreError::Conflict)) => {
+                self.profiles
+                    .update::<AvatarRecord, _>(None, owner, RecordKey::Avatar, |rec| Ok(mark(rec)))
+                    .await
+                    .map_err(transient)?;
+                Ok(())
+            }
+            other => other.map_err(transient),
+        }
     }
 
     /// Records a permanent failure on the avatar (the previous avatar stays live) and
