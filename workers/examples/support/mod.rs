@@ -36,6 +36,90 @@ pub async fn wait_ready(app: &App, email: &Email, job: &str) -> anyhow::Result<(
     }
 }
 
+/// When the worker logged its last "avatar ready" (after the commit that makes the avatar
+/// `ready`, and the staged upload's delete), and how many it has logged.
+#[derive(Default)]
+struct Readies {
+    count: u64,
+    last: Option<std::time::Instant>,
+}
+
+static READIES: std::sync::Mutex<Readies> = std::sync::Mutex::new(Readies {
+    count: 0,
+    last: None,
+});
+static READY: tokio::sync::Notify = tokio::sync::Notify::const_new();
+
+/// Notes the worker's "avatar ready" events (a tracing layer, nothing else subscribed).
+struct ReadyLayer;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ReadyLayer {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct IsReady(bool);
+        impl tracing::field::Visit for IsReady {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" && format!("{v:?}") == "avatar ready" {
+                    self.0 = true;
+                }
+            }
+        }
+        let mut seen = IsReady(false);
+        event.record(&mut seen);
+        if seen.0 {
+            let mut r = READIES.lock().unwrap_or_else(|e| e.into_inner());
+            r.count += 1;
+            r.last = Some(std::time::Instant::now());
+            READY.notify_waiters();
+        }
+    }
+}
+
+/// Installs the layer that [`next_ready`] waits on. Call once, before the workers start.
+#[allow(dead_code)] // reprocess_bench polls instead
+pub fn watch_ready_events() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let subscriber = tracing_subscriber::registry().with(ReadyLayer);
+    tracing::subscriber::set_global_default(subscriber).expect("no other subscriber");
+}
+
+/// How many "avatar ready" events there have been.
+#[allow(dead_code)] // reprocess_bench polls instead
+pub fn ready_count() -> u64 {
+    READIES.lock().unwrap_or_else(|e| e.into_inner()).count
+}
+
+/// Waits until the worker reports an avatar ready after `seen` earlier ones, and `email`'s
+/// avatar is ready from `job`; returns when that event came. For one upload at a time: the
+/// status is read on each event and every 50 ms (which also catches a failed job), instead
+/// of polling it every 2 ms, whose reads would load the 2 cores the pipeline runs on.
+#[allow(dead_code)] // reprocess_bench polls instead
+pub async fn next_ready(
+    app: &App,
+    email: &Email,
+    job: &str,
+    seen: u64,
+) -> anyhow::Result<std::time::Instant> {
+    loop {
+        let notified = READY.notified();
+        let (count, last) = {
+            let r = READIES.lock().unwrap_or_else(|e| e.into_inner());
+            (r.count, r.last)
+        };
+        let rec = app.uploads.status(email).await?;
+        anyhow::ensure!(
+            rec.state != AvatarState::Failed,
+            "job failed: {:?}",
+            rec.error
+        );
+        if let (true, Some(at)) = (count > seen, last) {
+            if rec.job_id.as_deref() == Some(job) && rec.state == AvatarState::Ready {
+                return Ok(at);
+            }
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+    }
+}
+
 /// Uploads `image` once for each of `prefix{0..n}@bench.test`, then waits until all are ready.
 pub async fn upload_all(app: &App, prefix: &str, n: usize, image: &[u8]) -> anyhow::Result<()> {
     let mut jobs = Vec::with_capacity(n);
