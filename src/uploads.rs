@@ -109,10 +109,12 @@ impl Uploads {
     ) -> Result<Accepted, UploadError> {
         let owner = self.profiles.owner(email);
         let q = &self.config.queue;
-        // Both reads at once (one round trip less per upload, issue 14); each answer is
-        // used in the order the checks are documented.
-        let (blocked, depth) = tokio::join!(self.operators.upload_block(email), self.queue.depth());
-        if let Some(until_ms) = blocked.map_err(ProfileError::from)? {
+        if let Some(until_ms) = self
+            .operators
+            .upload_block(email)
+            .await
+            .map_err(ProfileError::from)?
+        {
             return Err(UploadError::Blocked { until_ms });
         }
         let probed = probe(bytes, &self.config.limits)?;
@@ -137,7 +139,7 @@ impl Uploads {
                 window: windows[i].1 as u64 / 1000,
             });
         }
-        let depth = depth.map_err(|e| {
+        let depth = self.queue.depth().await.map_err(|e| {
             tracing::warn!(error = %e, "queue depth check failed");
             UploadError::QueueUnavailable
         })?;
