@@ -84,12 +84,7 @@ async fn main() -> anyhow::Result<()> {
     // without the run-to-run spread of the pipeline on a shared machine.
     let mut paired = Vec::new();
     let pipeline_sum = || {
-        let text = metrics.render();
-        text.lines()
-            .find_map(|l| l.strip_prefix("moocard_pipeline_duration_seconds_sum "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0)
-            * 1000.0
+        metric(&metrics.render(), "moocard_pipeline_duration_seconds_sum").unwrap_or(0.0) * 1000.0
     };
     for i in 0..uploads {
         let before = pipeline_sum();
@@ -107,11 +102,7 @@ async fn main() -> anyhow::Result<()> {
     let mean = |name: &str| -> f64 {
         let (base, labels) = name.split_at(name.find('{').unwrap_or(name.len()));
         let get = |suffix: &str| {
-            rendered
-                .lines()
-                .find(|l| l.starts_with(&format!("{base}_{suffix}{labels} ")))
-                .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-                .unwrap_or(f64::NAN)
+            metric(&rendered, &format!("{base}_{suffix}{labels}")).unwrap_or(f64::NAN)
         };
         get("sum") / get("count") * 1000.0
     };
@@ -164,4 +155,12 @@ async fn main() -> anyhow::Result<()> {
         pct(&paired, 0.9),
     );
     Ok(())
+}
+
+/// The value of the series `name` (with its labels, if any) in Prometheus text.
+fn metric(rendered: &str, name: &str) -> Option<f64> {
+    rendered
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
 }

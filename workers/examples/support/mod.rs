@@ -20,25 +20,27 @@ pub fn pct(v: &[f64], p: f64) -> f64 {
     v[((v.len() as f64 - 1.0) * p).round() as usize]
 }
 
-/// Polls every 2 ms until `email`'s avatar is ready from `job`; fails if it failed.
-pub async fn wait_ready(app: &App, email: &Email, job: &str) -> anyhow::Result<()> {
-    loop {
-        let rec = app.uploads.status(email).await?;
-        if rec.job_id.as_deref() == Some(job) && rec.state == AvatarState::Ready {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            rec.state != AvatarState::Failed,
-            "job failed: {:?}",
-            rec.error
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
+/// Whether `email`'s avatar is ready from `job`; an error if its job failed.
+async fn is_ready(app: &App, email: &Email, job: &str) -> anyhow::Result<bool> {
+    let rec = app.uploads.status(email).await?;
+    anyhow::ensure!(
+        rec.state != AvatarState::Failed,
+        "job failed: {:?}",
+        rec.error
+    );
+    Ok(rec.job_id.as_deref() == Some(job) && rec.state == AvatarState::Ready)
 }
 
-/// When the worker logged its last "avatar ready" (after the commit that makes the avatar
-/// `ready`, and the staged upload's delete), and how many it has logged.
-#[derive(Default)]
+/// Polls every 2 ms until `email`'s avatar is ready from `job`; fails if it failed.
+pub async fn wait_ready(app: &App, email: &Email, job: &str) -> anyhow::Result<()> {
+    while !is_ready(app, email, job).await? {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
+/// When the worker logged its last "avatar ready" (right after the commit that makes the
+/// avatar `ready`), and how many it has logged.
 struct Readies {
     count: u64,
     last: Option<std::time::Instant>,
@@ -105,16 +107,9 @@ pub async fn next_ready(
             let r = READIES.lock().unwrap_or_else(|e| e.into_inner());
             (r.count, r.last)
         };
-        let rec = app.uploads.status(email).await?;
-        anyhow::ensure!(
-            rec.state != AvatarState::Failed,
-            "job failed: {:?}",
-            rec.error
-        );
-        if let (true, Some(at)) = (count > seen, last) {
-            if rec.job_id.as_deref() == Some(job) && rec.state == AvatarState::Ready {
-                return Ok(at);
-            }
+        let ready = is_ready(app, email, job).await?;
+        if let (true, true, Some(at)) = (ready, count > seen, last) {
+            return Ok(at);
         }
         let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
     }
