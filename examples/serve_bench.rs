@@ -189,7 +189,7 @@ async fn seed(app: &App, email: &Email, bytes: &[u8]) -> anyhow::Result<()> {
         .await?;
     // Only live images are served: switch them live as a worker's commit does.
     app.profiles
-        .commit_avatar(&owner, |rec| Some((rec, Some(1))))
+        .commit_avatar(&owner, &Default::default(), |rec| Some((rec, Some(1))))
         .await?;
     // Written around the handlers, so tell this node's filter of known aliases itself.
     app.avatar_cache.learn_email(&app.profiles, email);

@@ -6,6 +6,7 @@
 //! open.
 
 use crate::{
+    crypto::Sealed,
     domain::{avatar::AvatarRecord, ids::OwnerKey, record::RecordKey},
     profiles::{cas_backoff, now_ms, ProfileError, Profiles, CAS_RETRIES},
     store::StoreError,
@@ -22,21 +23,17 @@ pub fn master_aad(owner: &OwnerKey, generation: i64) -> Vec<u8> {
     .concat()
 }
 
-/// Seals and stores the master of `generation` (not yet tied to the live set: the
-/// avatar commit keeps only the live generation's master).
-pub async fn put_master(
+/// Seals the master of `generation`; the avatar commit stores it with the set it belongs
+/// to (`Staged::master`).
+pub fn seal_master(
     profiles: &Profiles,
     owner: &OwnerKey,
     generation: i64,
     encoded: &[u8],
-) -> Result<(), ProfileError> {
-    let sealed = profiles
+) -> Sealed {
+    profiles
         .ring()
-        .seal(encoded, &master_aad(owner, generation));
-    Ok(profiles
-        .store()
-        .put_master(owner, generation, &sealed, now_ms())
-        .await?)
+        .seal(encoded, &master_aad(owner, generation))
 }
 
 /// Opens the master of `generation`: `Ok(None)` when none is kept, an error when it

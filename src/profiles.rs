@@ -14,7 +14,7 @@ use crate::{
         ids::{AvatarHash, OwnerKey, PublicId},
         record::{validate_display_name, RecordKey},
     },
-    store::{ProfileStore, StoreError},
+    store::{ProfileStore, Staged, StoreError},
 };
 
 /// Why a profile operation failed.
@@ -155,12 +155,11 @@ impl Profiles {
         let sealed = self.ring.seal(&plain, &aad(owner, key));
         match expected {
             None => {
-                if let Some(email) = email {
-                    let aliases = AvatarHash::all_for(&self.ids, email).map(|h| h.alias(&self.ids));
-                    self.store.add_aliases(owner, &aliases).await?;
-                }
+                let aliases = email
+                    .map(|email| AvatarHash::all_for(&self.ids, email).map(|h| h.alias(&self.ids)));
+                let aliases = aliases.as_ref().map_or(&[][..], |a| &a[..]);
                 self.store
-                    .insert_record(owner, key, &sealed, now_ms())
+                    .insert_record(owner, key, &sealed, aliases, now_ms())
                     .await?
             }
             Some(v) => {
@@ -201,12 +200,14 @@ impl Profiles {
         Err(ProfileError::Busy)
     }
 
-    /// Compare-and-set loop on the avatar record that also switches which images are live,
-    /// in one transaction (`ProfileStore::commit_avatar`). `f` sees the current record
-    /// and returns the next one plus the generation to make live, or `None` to stop.
+    /// Compare-and-set loop on the avatar record that also stores what a job `staged` and
+    /// switches which images are live, in one transaction (`ProfileStore::commit_avatar`).
+    /// `f` sees the current record and returns the next one plus the generation to make
+    /// live, or `None` to stop (then nothing is written).
     pub async fn commit_avatar<F>(
         &self,
         owner: &OwnerKey,
+        staged: &Staged<'_>,
         mut f: F,
     ) -> Result<Option<AvatarRecord>, ProfileError>
     where
@@ -226,7 +227,7 @@ impl Profiles {
             let sealed = self.ring.seal(&plain, &aad(owner, RecordKey::Avatar));
             match self
                 .store
-                .commit_avatar(owner, &sealed, version, live, now_ms())
+                .commit_avatar(owner, &sealed, version, live, staged, now_ms())
                 .await
             {
                 Ok(()) => return Ok(Some(next)),

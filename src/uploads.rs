@@ -17,6 +17,7 @@ use crate::{
     jobs::{JobQueue, ProcessAvatar},
     probe::{probe, ProbeError},
     profiles::{now_ms, now_rfc3339, upload_aad, ProfileError, Profiles},
+    store::Staged,
     ErrorCode,
 };
 
@@ -255,7 +256,7 @@ impl Uploads {
         let owner = self.profiles.owner(email);
         let mut pending_upload = None;
         self.profiles
-            .commit_avatar(&owner, |mut rec| {
+            .commit_avatar(&owner, &Staged::default(), |mut rec| {
                 pending_upload = rec.upload_id.take();
                 rec.generation += 1;
                 rec.state = AvatarState::None;

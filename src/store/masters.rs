@@ -53,7 +53,7 @@ pub trait MasterStore: Send + Sync + 'static {
 }
 
 /// Implements [`MasterStore`] for a store made by `sql_store!` (same statements on both
-/// backends: `REPLACE INTO` is MySQL's and an SQLite alias of `INSERT OR REPLACE`).
+/// backends).
 macro_rules! master_store {
     ($store:ident) => {
         #[async_trait::async_trait]
@@ -65,19 +65,8 @@ macro_rules! master_store {
                 sealed: &Sealed,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
-                sqlx::query(
-                    "REPLACE INTO masters (owner_key, generation, ciphertext, wrapped_dek, kek_id, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&owner.0[..])
-                .bind(generation)
-                .bind(&sealed.ciphertext)
-                .bind(&sealed.wrapped_dek)
-                .bind(&sealed.kek_id)
-                .bind(now_ms)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                Self::replace_master(&mut conn, owner, generation, sealed, now_ms).await
             }
 
             async fn get_master(

@@ -73,6 +73,16 @@ pub struct StoredRecord {
     pub updated_at_ms: i64,
 }
 
+/// What an avatar job writes with its commit: one transaction instead of three, and a set
+/// never goes live without its master.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Staged<'a> {
+    /// Variants of the generation made live (idempotent by id).
+    pub images: &'a [NewImage],
+    /// The sealed master of the generation made live.
+    pub master: Option<&'a Sealed>,
+}
+
 /// A variant to store.
 #[derive(Debug, Clone)]
 pub struct NewImage {
@@ -138,12 +148,14 @@ pub trait ProfileStore: MasterStore {
         owner: &OwnerKey,
         key: RecordKey,
     ) -> Result<Option<StoredRecord>, StoreError>;
-    /// Inserts a record that must not exist yet (`Conflict` otherwise).
+    /// Inserts a record that must not exist yet (`Conflict` otherwise), with the owner's
+    /// lookup aliases (idempotent), in one transaction.
     async fn insert_record(
         &self,
         owner: &OwnerKey,
         key: RecordKey,
         sealed: &Sealed,
+        aliases: &[[u8; 32]],
         now_ms: i64,
     ) -> Result<(), StoreError>;
     /// Replaces a record if its version is still `expected` (`Conflict` otherwise).
@@ -182,14 +194,16 @@ pub trait ProfileStore: MasterStore {
 
     /// Stores variants, not yet live (idempotent by id: a retried job rewrites nothing).
     async fn put_images(&self, images: &[NewImage], now_ms: i64) -> Result<(), StoreError>;
-    /// In one transaction: replace the avatar record (compare-and-set on `expected`) and
-    /// make exactly the images of `live_generation` live (none when `None`).
+    /// In one transaction: replace the avatar record (compare-and-set on `expected`), store
+    /// what the job `staged` (not yet live), and make exactly the images of
+    /// `live_generation` live (none when `None`), keeping only its master.
     async fn commit_avatar(
         &self,
         owner: &OwnerKey,
         sealed: &Sealed,
         expected: i64,
         live_generation: Option<i64>,
+        staged: &Staged<'_>,
         now_ms: i64,
     ) -> Result<(), StoreError>;
     /// One live variant by content id; `None` once it is replaced or deleted, or while its

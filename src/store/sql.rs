@@ -59,6 +59,87 @@ macro_rules! sql_store {
                 Ok(tx)
             }
 
+            /// The aliases and their feed rows, two multi-row statements (one round trip
+            /// each, whatever the number of aliases).
+            async fn insert_aliases(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                owner: &OwnerKey,
+                aliases: &[[u8; 32]],
+            ) -> Result<(), StoreError> {
+                if aliases.is_empty() {
+                    return Ok(());
+                }
+                sqlx::QueryBuilder::<$db>::new(concat!($insert_ignore, " INTO aliases (alias, owner_key) "))
+                    .push_values(aliases, |mut row, alias| {
+                        row.push_bind(&alias[..]).push_bind(&owner.0[..]);
+                    })
+                    .build()
+                    .execute(&mut *conn)
+                    .await?;
+                // The feed of new aliases that API nodes' filters follow (alias_feed.rs).
+                sqlx::QueryBuilder::<$db>::new(concat!($insert_ignore, " INTO alias_log (alias) "))
+                    .push_values(aliases, |mut row, alias| {
+                        row.push_bind(&alias[..]);
+                    })
+                    .build()
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            /// One generation's sealed master (`REPLACE` is MySQL's and an SQLite alias of
+            /// `INSERT OR REPLACE`: a retried job replaces its own copy).
+            async fn replace_master(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                owner: &OwnerKey,
+                generation: i64,
+                sealed: &Sealed,
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "REPLACE INTO masters (owner_key, generation, ciphertext, wrapped_dek, kek_id, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&owner.0[..])
+                .bind(generation)
+                .bind(&sealed.ciphertext)
+                .bind(&sealed.wrapped_dek)
+                .bind(&sealed.kek_id)
+                .bind(now_ms)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            /// Variants, not yet live, in one multi-row statement (idempotent by id).
+            async fn insert_images(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                images: &[NewImage],
+                now_ms: i64,
+            ) -> Result<(), StoreError> {
+                if images.is_empty() {
+                    return Ok(());
+                }
+                sqlx::QueryBuilder::<$db>::new(concat!(
+                    $insert_ignore,
+                    " INTO images (id, owner_key, generation, size, content_type, bytes, live, created_at) "
+                ))
+                .push_values(images, |mut row, img| {
+                    row.push_bind(&img.id)
+                        .push_bind(&img.owner.0[..])
+                        .push_bind(img.generation)
+                        .push_bind(i64::from(img.size))
+                        .push_bind(&img.content_type)
+                        .push_bind(&img.bytes)
+                        .push_bind(0_i64)
+                        .push_bind(now_ms);
+                })
+                .build()
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
             fn migrator() -> sqlx::migrate::Migrator {
                 let mut m = $migrator;
                 // apalis' migrations share `_sqlx_migrations` (DEPENDENCIES.md pitfall 6).
@@ -114,8 +195,11 @@ macro_rules! sql_store {
                 owner: &OwnerKey,
                 key: RecordKey,
                 sealed: &Sealed,
+                aliases: &[[u8; 32]],
                 now_ms: i64,
             ) -> Result<(), StoreError> {
+                let mut tx = self.pool.begin().await?;
+                Self::insert_aliases(&mut tx, owner, aliases).await?;
                 sqlx::query(
                     "INSERT INTO records (owner_key, record_key, ciphertext, wrapped_dek, kek_id, version, \
                      created_at, updated_at) VALUES (?, ?, ?, ?, ?, 1, ?, ?)",
@@ -127,8 +211,9 @@ macro_rules! sql_store {
                 .bind(&sealed.kek_id)
                 .bind(now_ms)
                 .bind(now_ms)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -162,18 +247,9 @@ macro_rules! sql_store {
             }
 
             async fn add_aliases(&self, owner: &OwnerKey, aliases: &[[u8; 32]]) -> Result<(), StoreError> {
-                for alias in aliases {
-                    sqlx::query(concat!($insert_ignore, " INTO aliases (alias, owner_key) VALUES (?, ?)"))
-                        .bind(&alias[..])
-                        .bind(&owner.0[..])
-                        .execute(&self.pool)
-                        .await?;
-                    // The feed of new aliases that API nodes' filters follow (alias_feed.rs).
-                    sqlx::query(concat!($insert_ignore, " INTO alias_log (alias) VALUES (?)"))
-                        .bind(&alias[..])
-                        .execute(&self.pool)
-                        .await?;
-                }
+                let mut tx = self.pool.begin().await?;
+                Self::insert_aliases(&mut tx, owner, aliases).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -247,25 +323,8 @@ macro_rules! sql_store {
             }
 
             async fn put_images(&self, images: &[NewImage], now_ms: i64) -> Result<(), StoreError> {
-                let mut tx = self.pool.begin().await?;
-                for img in images {
-                    sqlx::query(concat!(
-                        $insert_ignore,
-                        " INTO images (id, owner_key, generation, size, content_type, bytes, live, created_at) \
-                         VALUES (?, ?, ?, ?, ?, ?, 0, ?)"
-                    ))
-                    .bind(&img.id)
-                    .bind(&img.owner.0[..])
-                    .bind(img.generation)
-                    .bind(i64::from(img.size))
-                    .bind(&img.content_type)
-                    .bind(&img.bytes)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(())
+                let mut conn = self.pool.acquire().await?;
+                Self::insert_images(&mut conn, images, now_ms).await
             }
 
             async fn commit_avatar(
@@ -274,9 +333,14 @@ macro_rules! sql_store {
                 sealed: &Sealed,
                 expected: i64,
                 live_generation: Option<i64>,
+                staged: &$crate::store::Staged<'_>,
                 now_ms: i64,
             ) -> Result<(), StoreError> {
                 let mut tx = self.begin_avatar_cas(owner, sealed, expected, now_ms).await?;
+                if let (Some(master), Some(generation)) = (staged.master, live_generation) {
+                    Self::replace_master(&mut tx, owner, generation, master, now_ms).await?;
+                }
+                Self::insert_images(&mut tx, staged.images, now_ms).await?;
                 // -1 never matches a generation, so `None` turns every image dead.
                 sqlx::query("UPDATE images SET live = CASE WHEN generation = ? THEN 1 ELSE 0 END WHERE owner_key = ?")
                     .bind(live_generation.unwrap_or(-1))

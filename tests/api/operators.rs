@@ -15,7 +15,7 @@ use moocard::{
         record::RecordKey,
     },
     http::HttpService,
-    store::NewImage,
+    store::{NewImage, Staged},
     App, Migrations,
 };
 use serde_json::json;
@@ -116,7 +116,7 @@ async fn make_ready(t: &TestApp, email: &str) -> BTreeMap<u32, String> {
     let variants: BTreeMap<u32, VariantRef> =
         images.iter().map(|i| (i.size, i.variant_ref())).collect();
     profiles
-        .commit_avatar(&owner, |mut rec| {
+        .commit_avatar(&owner, &Staged::default(), |mut rec| {
             rec.state = AvatarState::Ready;
             rec.upload_id = None;
             rec.current = Some(LiveAvatar {

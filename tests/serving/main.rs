@@ -31,7 +31,7 @@ use moocard::{
     },
     http::{router, AppState, HttpService},
     profiles::{now_ms, now_rfc3339},
-    store::NewImage,
+    store::{NewImage, Staged},
     App, Migrations,
 };
 use tower::ServiceExt as _;
@@ -177,7 +177,7 @@ impl TestApp {
         let live = current.as_ref().map(|c| c.generation);
         self.app
             .profiles
-            .commit_avatar(&owner, |mut rec| {
+            .commit_avatar(&owner, &Staged::default(), |mut rec| {
                 rec.generation += 1;
                 rec.state = state;
                 rec.current = current.clone();

@@ -10,7 +10,7 @@ use moocard::{
     crypto::{KeyRing, Sealed},
     db::{DbOptions, DbPool},
     domain::{ids::OwnerKey, record::RecordKey},
-    store::{self, NewImage, ProfileStore, StoreError, WrappedRow},
+    store::{self, NewImage, ProfileStore, Staged, StoreError, WrappedRow},
 };
 use support::TestDb;
 
@@ -52,14 +52,29 @@ async fn story(s: Arc<dyn ProfileStore>) {
         .expect("get")
         .is_none());
     assert!(!s.owner_exists(&a).await.expect("exists"));
-    s.insert_record(&a, RecordKey::DisplayName, &sealed(&ring, "one"), 1000)
-        .await
-        .expect("insert");
+    s.insert_record(
+        &a,
+        RecordKey::DisplayName,
+        &sealed(&ring, "one"),
+        &[[5; 32]],
+        1000,
+    )
+    .await
+    .expect("insert");
     assert!(matches!(
-        s.insert_record(&a, RecordKey::DisplayName, &sealed(&ring, "dup"), 1001)
-            .await,
+        s.insert_record(
+            &a,
+            RecordKey::DisplayName,
+            &sealed(&ring, "dup"),
+            &[[6; 32]],
+            1001
+        )
+        .await,
         Err(StoreError::Conflict)
     ));
+    // The aliases share the record's transaction: the refused insert added none.
+    assert_eq!(s.resolve_alias(&[5; 32]).await.expect("resolve"), Some(a));
+    assert_eq!(s.resolve_alias(&[6; 32]).await.expect("resolve"), None);
     let rec = s
         .get_record(&a, RecordKey::DisplayName)
         .await
@@ -110,20 +125,34 @@ async fn story(s: Arc<dyn ProfileStore>) {
     assert!(s.get_upload("u1").await.expect("get").is_none());
 
     // Images: generation 1 goes live with the avatar record, generation 2 replaces it.
-    s.insert_record(&a, RecordKey::Avatar, &sealed(&ring, "g0"), 1000)
+    s.insert_record(&a, RecordKey::Avatar, &sealed(&ring, "g0"), &[], 1000)
         .await
         .expect("avatar");
     let gen1: Vec<NewImage> = [512, 32].into_iter().map(|sz| image(a, 1, sz)).collect();
     s.put_images(&gen1, 1000).await.expect("images");
     s.put_images(&gen1, 1000).await.expect("idempotent");
-    s.commit_avatar(&a, &sealed(&ring, "g1"), 1, Some(1), 1000)
-        .await
-        .expect("commit");
+    s.commit_avatar(
+        &a,
+        &sealed(&ring, "g1"),
+        1,
+        Some(1),
+        &Staged::default(),
+        1000,
+    )
+    .await
+    .expect("commit");
+    // A commit that loses its compare-and-set stores nothing it staged.
+    let lost = sealed(&ring, "lost master");
+    let staged = Staged {
+        images: &[],
+        master: Some(&lost),
+    };
     assert!(matches!(
-        s.commit_avatar(&a, &sealed(&ring, "x"), 1, Some(1), 1000)
+        s.commit_avatar(&a, &sealed(&ring, "x"), 1, Some(1), &staged, 1000)
             .await,
         Err(StoreError::Conflict)
     ));
+    assert!(s.get_master(&a, 1).await.expect("master").is_none());
     let got = s
         .get_image(&gen1[0].id)
         .await
@@ -133,13 +162,19 @@ async fn story(s: Arc<dyn ProfileStore>) {
         (got.content_type.as_str(), got.bytes.len()),
         ("image/jpeg", 100)
     );
+    // Generation 2's variants and master are stored by the commit that makes them live.
     let gen2: Vec<NewImage> = [512, 32].into_iter().map(|sz| image(a, 2, sz)).collect();
-    s.put_images(&gen2, 5000).await.expect("images");
-    // Not live yet, and young: cleanup keeps both generations.
     assert_eq!(s.purge_dead_images(3000).await.expect("purge"), 0);
-    s.commit_avatar(&a, &sealed(&ring, "g2"), 2, Some(2), 6000)
+    let master2 = sealed(&ring, "master 2");
+    let staged = Staged {
+        images: &gen2,
+        master: Some(&master2),
+    };
+    s.commit_avatar(&a, &sealed(&ring, "g2"), 2, Some(2), &staged, 6000)
         .await
         .expect("commit");
+    let kept = s.get_master(&a, 2).await.expect("master").expect("kept");
+    assert_eq!(ring.open(&kept, b"aad").expect("open"), b"master 2");
     // Generation 1 is now dead and older than the cutoff; generation 2 is live.
     assert_eq!(s.purge_dead_images(3000).await.expect("purge"), 2);
     assert!(s.get_image(&gen1[0].id).await.expect("get").is_none());
@@ -161,7 +196,8 @@ async fn story(s: Arc<dyn ProfileStore>) {
         .await
         .expect("upload");
     let rows = s.rows_to_rewrap("k2", 100).await.expect("rows");
-    assert_eq!(rows.len(), 2, "avatar record of a + upload u2");
+    assert_eq!(rows.len(), 3, "avatar record of a + upload u2 + master 2");
+    assert!(rows.iter().any(|(r, _, _)| *r == WrappedRow::Master(a, 2)));
     assert!(rows
         .iter()
         .any(|(r, _, _)| *r == WrappedRow::Upload("u2".into())));
@@ -178,7 +214,7 @@ async fn story(s: Arc<dyn ProfileStore>) {
     assert!(s.rows_to_rewrap("k2", 100).await.expect("rows").is_empty());
 
     // Deleting an owner removes everything of theirs and nothing of others'.
-    s.insert_record(&b, RecordKey::DisplayName, &sealed(&ring, "b"), 1000)
+    s.insert_record(&b, RecordKey::DisplayName, &sealed(&ring, "b"), &[], 1000)
         .await
         .expect("b");
     s.delete_owner(&a).await.expect("delete owner");

@@ -2,8 +2,8 @@
 //!
 //! Delivery is at least once (retries, reclaimed orphans), so every step tolerates being
 //! run again: a job for an older generation than the record's is a no-op, images are
-//! keyed by content so rewriting them changes nothing, and the switch to the new set is
-//! one compare-and-set transaction on the avatar record.
+//! keyed by content so rewriting them changes nothing, and the new variants, their master
+//! and the switch to the new set are one compare-and-set transaction on the avatar record.
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
@@ -19,9 +19,9 @@ use moocard::{
     },
     http::avatar_cache::AvatarCache,
     jobs::ProcessAvatar,
-    masters::put_master,
-    profiles::{now_ms, now_rfc3339, upload_aad, ProfileError, Profiles},
-    store::{NewImage, StoreError},
+    masters::seal_master,
+    profiles::{now_rfc3339, upload_aad, ProfileError, Profiles},
+    store::{NewImage, Staged, StoreError},
     uploads::Uploads,
     ErrorCode,
 };
@@ -99,7 +99,13 @@ impl AvatarHandler {
         let began = std::time::Instant::now();
         let owner = OwnerKey::from_hex(&job.owner)
             .ok_or_else(|| JobError::Permanent("job payload has a malformed owner key".into()))?;
-        let (record, version) = match self.standing(&owner, job.generation).await? {
+        // Independent reads, overlapped: the record says whether to work, the staged upload
+        // is the work.
+        let (standing, upload) = tokio::join!(
+            self.standing(&owner, job.generation),
+            self.profiles.store().get_upload(&job.upload_id)
+        );
+        let (record, version) = match standing? {
             Standing::Current(r, v) => (*r, v),
             Standing::Stale => {
                 tracing::info!(job.id = %ctx.job_id, "superseded upload: nothing to do");
@@ -115,12 +121,6 @@ impl AvatarHandler {
             let _ = self.profiles.store().delete_upload(&job.upload_id).await;
             return Ok(());
         }
-        // Independent: the record's write and the staged upload's read overlap.
-        let (marked, upload) = tokio::join!(
-            self.mark_processing(&owner, record, version),
-            self.profiles.store().get_upload(&job.upload_id)
-        );
-        marked?;
         let Some((upload_owner, sealed)) = upload.map_err(|e| transient(e.into()))? else {
             // A newer upload (or a delete) removes the staged original it supersedes, so
             // a missing file usually means this job is stale: end quietly, as done.
@@ -165,7 +165,7 @@ impl AvatarHandler {
         };
 
         // Where a job's time goes besides the pipeline (issue 14: upload->ready overhead):
-        // reading the record and the staged upload before, the writes after.
+        // reading the record and the staged upload before, the one commit after.
         stage("prepare", began);
         let started = std::time::Instant::now();
         let cfg = self.pipeline.clone();
@@ -175,16 +175,22 @@ impl AvatarHandler {
         // next stage and its memory reservation is held until it really ends.
         let cancel = CancelOnDrop(Arc::new(AtomicBool::new(false)));
         let flag = cancel.0.clone();
-        let result = tokio::task::spawn_blocking(move || {
-            // The pipeline contains codec panics itself; this is the outer boundary.
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                process_in(&bytes, crop, &cfg, &budget, &flag)
-            }))
-        })
-        .await;
+        let work = async {
+            let result = tokio::task::spawn_blocking(move || {
+                // The pipeline contains codec panics itself; this is the outer boundary.
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    process_in(&bytes, crop, &cfg, &budget, &flag)
+                }))
+            })
+            .await;
+            metrics::histogram!("moocard_pipeline_duration_seconds")
+                .record(started.elapsed().as_secs_f64());
+            result
+        };
+        // The `processing` mark is written while the pipeline runs: off the critical path.
+        let (marked, result) = tokio::join!(self.mark_processing(&owner, record, version), work);
         drop(cancel);
-        metrics::histogram!("moocard_pipeline_duration_seconds")
-            .record(started.elapsed().as_secs_f64());
+        marked?;
         let output = match result {
             Ok(Ok(Ok(output))) => output,
             Ok(Ok(Err(PipelineError { code, message }))) => {
@@ -220,29 +226,24 @@ impl AvatarHandler {
                 })
                 .chain(output.extra),
         );
-        // The master goes first: a set is only ever live with its master kept (the
-        // commit deletes other generations' masters in the same transaction).
-        put_master(&self.profiles, &owner, job.generation, &output.master)
-            .await
-            .map_err(transient)?;
-        metrics::histogram!("moocard_master_bytes").record(output.master.len() as f64);
-        self.profiles
-            .store()
-            .put_images(
-                &images.iter().map(|(_, i)| i.clone()).collect::<Vec<_>>(),
-                now_ms(),
-            )
-            .await
-            .map_err(|e| transient(e.into()))?;
         let mut live = live_set(job.generation, &images);
         live.made_by = Some(Derivation {
             master: true,
             ..Derivation::wanted(&self.pipeline.limits.sizes, &self.pipeline.formats)
         });
+        let rows: Vec<NewImage> = images.into_iter().map(|(_, image)| image).collect();
+        let master = seal_master(&self.profiles, &owner, job.generation, &output.master);
+        metrics::histogram!("moocard_master_bytes").record(output.master.len() as f64);
         tracing::debug!(master_side, "master kept");
+        // One transaction stores the variants and the master and makes them live; a job
+        // that lost to a newer upload writes nothing.
+        let staged = Staged {
+            images: &rows,
+            master: Some(&master),
+        };
         let committed = self
             .profiles
-            .commit_avatar(&owner, |mut rec| {
+            .commit_avatar(&owner, &staged, |mut rec| {
                 if rec.generation != job.generation {
                     return None;
                 }
@@ -260,11 +261,6 @@ impl AvatarHandler {
         match committed {
             Some(_) => tracing::info!(job.id = %ctx.job_id, attempt = ctx.attempt, "avatar ready"),
             None => {
-                let _ = self
-                    .profiles
-                    .store()
-                    .delete_master(&owner, job.generation)
-                    .await;
                 tracing::info!(job.id = %ctx.job_id, "superseded while processing; result discarded")
             }
         }

@@ -10,6 +10,7 @@ use std::{
 use moocard::{
     config::Config,
     domain::{avatar::AvatarRecord, derivation::ExtraFormat},
+    store::Staged,
     App, Migrations,
 };
 use moocard_worker::reprocess;
@@ -45,7 +46,7 @@ async fn reprocess_adds_only_missing_variants_and_switches_atomically() {
     let old = owner(&t.app, "old@example.org");
     t.app
         .profiles
-        .commit_avatar(&old, |mut rec: AvatarRecord| {
+        .commit_avatar(&old, &Staged::default(), |mut rec: AvatarRecord| {
             let live = rec.current.as_mut()?;
             live.made_by = None;
             let g = live.generation;
