@@ -257,7 +257,7 @@ impl Default for PipelineSettings {
             webp_quality: 82,
             master_quality: 90,
             avif_quality: 85,
-            avif_speed: 10,
+            avif_speed: 9,
         }
     }
 }
@@ -790,10 +790,10 @@ mod tests {
         assert!(e.0.contains("avif_quality"), "{e}");
         let c = Config::from_table(
             toml::Table::new(),
-            env(&[("MOOCARD_PIPELINE__AVIF_SPEED", "9")]),
+            env(&[("MOOCARD_PIPELINE__AVIF_SPEED", "8")]),
         )
         .expect("env");
-        assert_eq!(c.pipeline.avif_speed, 9);
+        assert_eq!(c.pipeline.avif_speed, 8);
     }
 
     #[test]
