@@ -8,9 +8,10 @@ use std::{path::Path, str::FromStr, time::Duration};
 use sqlx::{
     mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions},
     sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+        SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+        SqliteSynchronous,
     },
-    ConnectOptions,
+    ConnectOptions, Connection,
 };
 
 /// A connection pool to one of the supported backends.
@@ -77,20 +78,40 @@ const WAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
 /// Copies the WAL into the database file every `every`, until the pool is closed. PASSIVE:
 /// it never waits for or blocks readers and writers (other processes' included), and
 /// copies what it can; frames still in use by a reader are taken next time.
-fn spawn_checkpointer(pool: SqlitePool, every: Duration) {
+///
+/// On its own connection, never a pooled one: the pragma loads the schema, and a pooled
+/// connection that loaded it halfway through migrations kept it stale, so an INSERT later
+/// prepared on it failed ("table Jobs has 12 columns but 14 values were supplied"; SQLite
+/// does not re-check the schema for that error). queue_bench hit it in 1 run of 8.
+fn spawn_checkpointer(pool: SqlitePool, options: SqliteConnectOptions, every: Duration) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
+        let mut conn: Option<SqliteConnection> = None;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             if pool.is_closed() {
+                if let Some(c) = conn.take() {
+                    let _ = c.close().await;
+                }
                 return;
             }
+            if conn.is_none() {
+                match options.connect().await {
+                    Ok(c) => conn = Some(c),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "background WAL checkpoint: no connection");
+                        continue;
+                    }
+                }
+            }
+            let Some(c) = conn.as_mut() else { continue };
             if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&pool)
+                .execute(&mut *c)
                 .await
             {
                 tracing::debug!(error = %e, "background WAL checkpoint failed");
+                conn = None;
             }
         }
     });
@@ -144,10 +165,10 @@ impl DbPool {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await?;
                 if let Some(every) = opts.sqlite_checkpoint {
-                    spawn_checkpointer(pool.clone(), every);
+                    spawn_checkpointer(pool.clone(), options, every);
                 }
                 Ok(Self::Sqlite(pool))
             }
@@ -227,6 +248,44 @@ mod tests {
         let len = std::fs::metadata(&path).expect("db file").len();
         pool.close().await;
         len
+    }
+
+    #[tokio::test]
+    async fn checkpoints_never_leave_a_pooled_connection_with_a_stale_schema() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let opts = DbOptions {
+            sqlite_checkpoint: Some(Duration::from_millis(1)),
+            max_connections: 2,
+            ..DbOptions::default()
+        };
+        let DbPool::Sqlite(pool) = DbPool::connect(&url, &opts).await.expect("connect") else {
+            unreachable!("a sqlite URL")
+        };
+        // Another process migrates in two steps while checkpoints run.
+        let mut other = SqliteConnectOptions::from_str(&url)
+            .expect("url")
+            .connect()
+            .await
+            .expect("other");
+        sqlx::query("CREATE TABLE t (a INTEGER)")
+            .execute(&mut other)
+            .await
+            .expect("create");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sqlx::query("ALTER TABLE t ADD COLUMN b INTEGER")
+            .execute(&mut other)
+            .await
+            .expect("alter");
+        for i in 0..20 {
+            sqlx::query("INSERT INTO t VALUES (?, ?)")
+                .bind(i)
+                .bind(i)
+                .execute(&pool)
+                .await
+                .expect("every pooled connection sees both columns");
+        }
+        pool.close().await;
     }
 
     #[tokio::test]
