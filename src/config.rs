@@ -257,7 +257,7 @@ impl Default for PipelineSettings {
             webp_quality: 82,
             master_quality: 90,
             avif_quality: 85,
-            avif_speed: 9,
+            avif_speed: 10,
         }
     }
 }
