@@ -82,7 +82,7 @@ const WAL_SIZE_LIMIT_BYTES: u64 = 64 << 20;
 /// On its own connection, never a pooled one: the pragma loads the schema, and a pooled
 /// connection that loaded it halfway through migrations kept it stale, so an INSERT later
 /// prepared on it failed ("table Jobs has 12 columns but 14 values were supplied"; SQLite
-/// does not re-check the schema for that error). queue_bench hit it in 1 run of 8.
+/// does not re-check the schema for that error). queue_bench hit it in 2 runs of 14.
 fn spawn_checkpointer(pool: SqlitePool, options: SqliteConnectOptions, every: Duration) {
     tokio::spawn(async move {
         let mut conn: Option<SqliteConnection> = None;

@@ -177,6 +177,23 @@ impl Profiles {
         email: Option<&Email>,
         owner: &OwnerKey,
         key: RecordKey,
+        f: F,
+    ) -> Result<T, ProfileError>
+    where
+        T: Serialize + DeserializeOwned + Default + Clone,
+        F: FnMut(T) -> Result<Option<T>, ProfileError>,
+    {
+        self.update_from(email, owner, key, None, f).await
+    }
+
+    /// [`Profiles::update`] whose first turn starts from a record and version the caller
+    /// has just read (one read fewer); a conflict re-reads as usual.
+    pub async fn update_from<T, F>(
+        &self,
+        email: Option<&Email>,
+        owner: &OwnerKey,
+        key: RecordKey,
+        mut known: Option<(T, i64)>,
         mut f: F,
     ) -> Result<T, ProfileError>
     where
@@ -184,7 +201,11 @@ impl Profiles {
         F: FnMut(T) -> Result<Option<T>, ProfileError>,
     {
         for attempt in 0..CAS_RETRIES {
-            let (current, version) = match self.read::<T>(owner, key).await? {
+            let read = match known.take() {
+                Some(k) => Some(k),
+                None => self.read::<T>(owner, key).await?,
+            };
+            let (current, version) = match read {
                 Some((v, ver)) => (v, Some(ver)),
                 None => (T::default(), None),
             };

@@ -21,7 +21,7 @@ use moocard::{
     jobs::ProcessAvatar,
     masters::seal_master,
     profiles::{now_rfc3339, upload_aad, ProfileError, Profiles},
-    store::{NewImage, Staged, StoreError},
+    store::{NewImage, Staged},
     uploads::Uploads,
     ErrorCode,
 };
@@ -284,7 +284,7 @@ impl AvatarHandler {
     }
 
     /// Marks the record `processing`, writing over the `version` just read (one read fewer
-    /// per job); a concurrent change falls back to the read-modify-write loop.
+    /// per job).
     async fn mark_processing(
         &self,
         owner: &OwnerKey,
@@ -292,31 +292,24 @@ impl AvatarHandler {
         version: i64,
     ) -> Result<(), JobError> {
         let generation = record.generation;
-        let mark = |mut rec: AvatarRecord| {
-            if rec.generation != generation || rec.state == AvatarState::Processing {
-                return None;
-            }
-            rec.state = AvatarState::Processing;
-            rec.updated_at = Some(now_rfc3339());
-            Some(rec)
-        };
-        let Some(next) = mark(record) else {
-            return Ok(());
-        };
-        match self
-            .profiles
-            .write(None, owner, RecordKey::Avatar, &next, Some(version))
+        self.profiles
+            .update_from(
+                None,
+                owner,
+                RecordKey::Avatar,
+                Some((record, version)),
+                |mut rec: AvatarRecord| {
+                    if rec.generation != generation || rec.state == AvatarState::Processing {
+                        return Ok(None);
+                    }
+                    rec.state = AvatarState::Processing;
+                    rec.updated_at = Some(now_rfc3339());
+                    Ok(Some(rec))
+                },
+            )
             .await
-        {
-            Err(ProfileError::Store(StoreError::Conflict)) => {
-                self.profiles
-                    .update::<AvatarRecord, _>(None, owner, RecordKey::Avatar, |rec| Ok(mark(rec)))
-                    .await
-                    .map_err(transient)?;
-                Ok(())
-            }
-            other => other.map_err(transient),
-        }
+            .map_err(transient)?;
+        Ok(())
     }
 
     /// Records a permanent failure on the avatar (the previous avatar stays live) and
