@@ -42,4 +42,7 @@ cp -r "$SHARED/." "$WORK/" && chmod -R u+w "$WORK"
 "$WORK/.venv/bin/python" -c 'import pyvips, skimage' 2>/dev/null \
   || "$WORK/.venv/bin/pip" install -q pyvips pillow numpy scikit-image
 [ -f "$WORK/corpus/p01_kleiber_20mp.jpg" ] || (cd "$WORK" && ./build-corpus.sh >&2)
+# kornelski's dssim for formats.py, webp-settings.py and avif-settings.py (bytes at equal
+# DSSIM, issue 15); about a minute to build.
+command -v dssim >/dev/null || [ -x "$HOME/.cargo/bin/dssim" ] || cargo install -q --locked dssim@3.5.1 >&2
 echo "$WORK"

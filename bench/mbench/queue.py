@@ -37,9 +37,10 @@ def _kv(line):
 
 
 def e2e(run, e2e_bin, image, reps, uploads, workers=(1, 2), modes=("separate", "embedded"), tag="",
-        extra_env=None):
+        extra_env=None, after_rep=None):
     """Upload->ready latency (sequential) and burst throughput, per worker count and mode
-    (separate: the workers poll; embedded: one process, woken in-process)."""
+    (separate: the workers poll; embedded: one process, woken in-process). `after_rep`, if
+    given, runs after each rep: an anchor timed next to each rep instead of after all of them."""
     results = {}
     for mode in modes:
         for w in workers:
@@ -60,6 +61,8 @@ def e2e(run, e2e_bin, image, reps, uploads, workers=(1, 2), modes=("separate", "
                 # Pipeline-alone throughput of w workers: w images per single-image time.
                 f["vs_pipe"].append(round(kv["uploads_per_min"] / (w * 60000 / kv["pipeline_ms.p50"]), 3))
                 f["rss"].append(round(peak, 1))
+                if after_rep:
+                    after_rep()
             name = f"queue{tag}.{mode}.w{w}"
             note = (f"{uploads} sequential uploads, then a burst of {2 * uploads}; image {os.path.basename(image)}; "
                     f"{mode} workers" + (f"; env {extra_env}" if extra_env else ""))

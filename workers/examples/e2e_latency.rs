@@ -24,7 +24,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use moocard::{config::Config, domain::email::Email, App, Migrations};
-use support::{next_ready, pct, ready_count, upload_all, watch_ready_events};
+use support::{burst as upload_burst, next_ready, pct, ready_count, watch_ready_events};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -134,7 +134,7 @@ async fn main() -> anyhow::Result<()> {
     // Burst: all at once from distinct owners, time until the last is ready.
     let burst = uploads * 2;
     let t = Instant::now();
-    upload_all(&api, "burst", burst, &image).await?;
+    upload_burst(&api, "burst", burst, &image).await?;
     let drain = t.elapsed().as_secs_f64();
     let _ = stop.send(true);
     pool.await??;
