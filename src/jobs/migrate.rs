@@ -18,12 +18,22 @@ use crate::db::DbPool;
 const MYSQL8_COLLATION: &str = "utf8mb4_0900_ai_ci";
 const PORTABLE_COLLATION: &str = "utf8mb4_unicode_ci";
 
+/// The rows apalis-sqlite's fetch can take, indexed apart (its `fetch_next.sql` has this
+/// exact OR as a term, which is what lets SQLite use a partial index). Without it every
+/// fetch, each poll of an idle worker included, reads every job of the queue, finished
+/// ones too: 28-37 ms per fetch with 200,000 retained jobs, against 0.7 ms with it.
+/// MySQL needs none: apalis-mysql's `idx_jobs_fetch` starts (job_type, status).
+pub(super) const SQLITE_FETCHABLE_INDEX: &str = "CREATE INDEX IF NOT EXISTS \
+     moocard_jobs_fetchable ON Jobs(job_type, priority DESC, run_at, id) WHERE \
+     (status = 'Pending' AND lock_by IS NULL) OR (status = 'Failed' AND attempts < max_attempts)";
+
 pub(super) async fn run(pool: &DbPool) -> Result<(), QueueError> {
     match pool {
         DbPool::Sqlite(p) => {
             let mut m = apalis_sqlite::SqliteStorage::migrations();
             m.set_ignore_missing(true);
             m.run(p).await?;
+            sqlx::query(SQLITE_FETCHABLE_INDEX).execute(p).await?;
         }
         DbPool::MySql(p) => {
             let mut m = patched_mysql_migrator();

@@ -159,3 +159,66 @@ async fn sqlite_enqueue_depth_counts_and_reaper() {
     assert_eq!((c.pending, c.killed), (1, 1));
     assert_eq!(q.depth().await.expect("depth"), 1);
 }
+
+/// apalis-sqlite 1.0.0-rc.8's `queries/backend/fetch_next.sql`, which every fetch and every
+/// poll of an idle worker runs (the crate does not expose its text).
+const APALIS_FETCH_NEXT: &str = "UPDATE Jobs SET status = 'Queued', lock_by = ?1, \
+     lock_at = strftime('%s', 'now') WHERE ROWID IN (SELECT ROWID FROM Jobs WHERE job_type = ?2 \
+     AND ((status = 'Pending' AND lock_by IS NULL) OR (status = 'Failed' AND attempts < max_attempts)) \
+     AND (run_at IS NULL OR run_at <= strftime('%s', 'now')) \
+     ORDER BY priority DESC, run_at ASC, id ASC LIMIT ?3) RETURNING *";
+
+async fn plan(p: &sqlx::SqlitePool, sql: &str, binds: &[&str]) -> Vec<String> {
+    use sqlx::Row as _;
+    let sql = format!("EXPLAIN QUERY PLAN {sql}");
+    let mut q = sqlx::query(&sql);
+    for b in binds {
+        q = q.bind(*b);
+    }
+    q.fetch_all(p)
+        .await
+        .expect("explain")
+        .iter()
+        .map(|r| r.get::<String, _>(3))
+        .collect()
+}
+
+#[tokio::test]
+async fn sqlite_fetch_and_depth_stay_on_indexes_whatever_retention_keeps() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let q = sqlite_queue(&dir).await;
+    q.migrate().await.expect("migrate");
+    let DbPool::Sqlite(p) = q.pool() else {
+        unreachable!("sqlite")
+    };
+    // Finished jobs as retention keeps them, and a few live ones.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000) \
+         INSERT INTO Jobs (job, id, job_type, status, attempts, max_attempts, done_at) \
+         SELECT X'7B7D', 'done-' || i, ?, 'Done', 1, 3, 1 FROM n",
+    )
+    .bind(AVATAR_QUEUE)
+    .execute(p)
+    .await
+    .expect("finished jobs");
+    for n in 1..=3 {
+        q.enqueue(job(n)).await.expect("enqueue");
+    }
+    // Before and after the planner has statistics (`ANALYZE`, or `PRAGMA optimize`).
+    for analyzed in [false, true] {
+        if analyzed {
+            sqlx::query("ANALYZE").execute(p).await.expect("analyze");
+        }
+        let depth = plan(p, sql::DEPTH, &[AVATAR_QUEUE, AVATAR_QUEUE]).await;
+        assert!(
+            depth.iter().all(|d| !d.starts_with("SCAN jobs")),
+            "analyzed={analyzed}: {depth:?}"
+        );
+        let fetch = plan(p, APALIS_FETCH_NEXT, &["w", AVATAR_QUEUE, "1"]).await;
+        assert!(
+            fetch.iter().any(|d| d.contains("moocard_jobs_fetchable")),
+            "analyzed={analyzed}: {fetch:?}"
+        );
+    }
+    assert_eq!(q.depth().await.expect("depth"), 3);
+}
