@@ -48,10 +48,10 @@ fn main() {
         let name = std::path::Path::new(f)
             .parent()
             .and_then(|p| p.file_name())
-            .unwrap()
+            .expect("refs/<name>/512.png")
             .to_string_lossy()
             .to_string();
-        std::fs::write(format!("{out}/{name}.avif"), &bytes).unwrap();
+        std::fs::write(format!("{out}/{name}.avif"), &bytes).expect("write the AVIF");
         println!("{name}\t{}\t{cpu:.4}", bytes.len());
     }
 }
@@ -135,8 +135,8 @@ fn encode_t<T: Pixel>(img: &image::RgbImage, p: &Probe, scale: f32) -> Vec<u8> {
             }
         }
     }
-    for c in 1..3 {
-        let mut plane = frame.planes[c].mut_slice(Default::default());
+    for (c, plane) in frame.planes.iter_mut().enumerate().skip(1) {
+        let mut plane = plane.mut_slice(Default::default());
         if p.subsample {
             let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
             for (row, line) in plane.rows_iter_mut().take(ch).enumerate() {
