@@ -160,13 +160,35 @@ async fn sqlite_enqueue_depth_counts_and_reaper() {
     assert_eq!(q.depth().await.expect("depth"), 1);
 }
 
-/// apalis-sqlite 1.0.0-rc.8's `queries/backend/fetch_next.sql`, which every fetch and every
-/// poll of an idle worker runs (the crate does not expose its text).
-const APALIS_FETCH_NEXT: &str = "UPDATE Jobs SET status = 'Queued', lock_by = ?1, \
-     lock_at = strftime('%s', 'now') WHERE ROWID IN (SELECT ROWID FROM Jobs WHERE job_type = ?2 \
-     AND ((status = 'Pending' AND lock_by IS NULL) OR (status = 'Failed' AND attempts < max_attempts)) \
-     AND (run_at IS NULL OR run_at <= strftime('%s', 'now')) \
-     ORDER BY priority DESC, run_at ASC, id ASC LIMIT ?3) RETURNING *";
+/// apalis-sqlite's `queries/backend/fetch_next.sql`, which every fetch and every poll of an
+/// idle worker runs, read from the copy of the crate Cargo.lock resolves (the crate does
+/// not export the text): an upgrade that changes the query fails the test below instead of
+/// silently bypassing `moocard_jobs_fetchable`.
+fn apalis_fetch_next_sql() -> String {
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+        .expect("Cargo.lock");
+    let version = lock
+        .split("[[package]]")
+        .find(|p| p.contains("name = \"apalis-sqlite\""))
+        .and_then(|p| p.lines().find_map(|l| l.strip_prefix("version = ")))
+        .expect("apalis-sqlite in Cargo.lock")
+        .trim_matches('"')
+        .to_owned();
+    let home = std::env::var("CARGO_HOME")
+        .unwrap_or_else(|_| format!("{}/.cargo", std::env::var("HOME").expect("HOME")));
+    let crate_dir = format!("apalis-sqlite-{version}");
+    std::fs::read_dir(format!("{home}/registry/src"))
+        .expect("cargo registry sources")
+        .flatten()
+        .map(|index| {
+            index
+                .path()
+                .join(&crate_dir)
+                .join("queries/backend/fetch_next.sql")
+        })
+        .find_map(|sql| std::fs::read_to_string(sql).ok())
+        .expect("apalis-sqlite's fetch_next.sql in the registry sources")
+}
 
 async fn plan(p: &sqlx::SqlitePool, sql: &str, binds: &[&str]) -> Vec<String> {
     use sqlx::Row as _;
@@ -204,6 +226,7 @@ async fn sqlite_fetch_and_depth_stay_on_indexes_whatever_retention_keeps() {
     for n in 1..=3 {
         q.enqueue(job(n)).await.expect("enqueue");
     }
+    let fetch_sql = apalis_fetch_next_sql();
     // Before and after the planner has statistics (`ANALYZE`, or `PRAGMA optimize`).
     for analyzed in [false, true] {
         if analyzed {
@@ -214,7 +237,7 @@ async fn sqlite_fetch_and_depth_stay_on_indexes_whatever_retention_keeps() {
             depth.iter().all(|d| !d.starts_with("SCAN jobs")),
             "analyzed={analyzed}: {depth:?}"
         );
-        let fetch = plan(p, APALIS_FETCH_NEXT, &["w", AVATAR_QUEUE, "1"]).await;
+        let fetch = plan(p, &fetch_sql, &["w", AVATAR_QUEUE, "1"]).await;
         assert!(
             fetch.iter().any(|d| d.contains("moocard_jobs_fetchable")),
             "analyzed={analyzed}: {fetch:?}"
