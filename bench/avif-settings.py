@@ -14,7 +14,6 @@ bytes. Also prints the encode CPU seconds each setting took at q85 over all imag
 """
 import concurrent.futures as cf
 import glob
-import math
 import os
 import subprocess
 import sys
@@ -23,6 +22,7 @@ import tempfile
 WORK = os.environ.get("MOOCARD_BENCH_WORK", "/var/tmp/moocard-bench")
 sys.path.insert(0, os.path.join(WORK, "lib"))
 import quality  # noqa: E402
+from mbench import stats  # noqa: E402
 
 # name -> (speed, chroma, tune, depth); chroma "ravif" means ravif's own encoder.
 SETTINGS = {
@@ -81,12 +81,7 @@ def main():
     qs = sorted(set(QUALITIES + [BASE_Q]))
 
     def bytes_at(n, s, target):
-        pts = sorted((res[(n, s, q)][1], res[(n, s, q)][0]) for q in qs)
-        for (d0, b0), (d1, b1) in zip(pts, pts[1:]):
-            if d0 <= target <= d1:
-                t = math.log(target / d0) / math.log(d1 / d0) if d1 > d0 else 0.0
-                return math.exp(math.log(b0) + t * math.log(b1 / b0))
-        return None
+        return stats.loglog_at(sorted((res[(n, s, q)][1], res[(n, s, q)][0]) for q in qs), target)
 
     print("setting\tbytes_at_equal_dssim_vs_ravif_s10\timages\tcpu_s_q85_all_images")
     for s in SETTINGS:
@@ -96,7 +91,7 @@ def main():
             a, b = bytes_at(n, BASE, target), bytes_at(n, s, target)
             if a and b:
                 ratios.append(b / a)
-        g = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else float("nan")
+        g = stats.geomean(ratios)
         cpu = sum(res[(n, s, BASE_Q)][2] for n in opaque)
         print(f"{s}\t{g:.3f}\t{len(ratios)}\t{cpu:.2f}", flush=True)
 

@@ -13,7 +13,6 @@ bytes / method-4 bytes. Also prints the CPU seconds each setting took.
 """
 import concurrent.futures as cf
 import glob
-import math
 import os
 import resource
 import subprocess
@@ -23,6 +22,7 @@ import tempfile
 WORK = os.environ.get("MOOCARD_BENCH_WORK", "/var/tmp/moocard-bench")
 sys.path.insert(0, os.path.join(WORK, "lib"))
 import quality  # noqa: E402
+from mbench import stats  # noqa: E402
 
 SETTINGS = {
     "m4": ["-m", "4"],
@@ -61,12 +61,7 @@ def main():
             res[job] = (size, d)
 
     def bytes_at(n, s, target):
-        pts = sorted((res[(n, s, q)][1], res[(n, s, q)][0]) for q in QUALITIES)
-        for (d0, b0), (d1, b1) in zip(pts, pts[1:]):
-            if d0 <= target <= d1:
-                t = math.log(target / d0) / math.log(d1 / d0) if d1 > d0 else 0.0
-                return math.exp(math.log(b0) + t * math.log(b1 / b0))
-        return None
+        return stats.loglog_at(sorted((res[(n, s, q)][1], res[(n, s, q)][0]) for q in QUALITIES), target)
 
     def cpu(s, n):
         ref = os.path.join(refs, n, "512.png")
@@ -83,7 +78,7 @@ def main():
             a, b = bytes_at(n, "m4", target), bytes_at(n, s, target)
             if a and b:
                 ratios.append(b / a)
-        g = math.exp(sum(map(math.log, ratios)) / len(ratios))
+        g = stats.geomean(ratios)
         print(f"{s}\t{g:.3f}\t{len(ratios)}\t{sum(cpu(s, n) for n in opaque):.2f}")
 
 

@@ -111,3 +111,13 @@ def verdict(old, new, better, min_effect=0.03, exact=False):
     else:
         out["change"] = "worse"
     return out
+
+
+def loglog_at(points, x):
+    """y at `x` on a curve of (x, y) points sorted by x, interpolated linearly in log x and
+    log y (bytes at a DSSIM, for the settings scripts); None when `x` is off the curve."""
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 <= x <= x1:
+            t = math.log(x / x0) / math.log(x1 / x0) if x1 > x0 else 0.0
+            return math.exp(math.log(y0) + t * math.log(y1 / y0))
+    return None

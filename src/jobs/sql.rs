@@ -231,21 +231,19 @@ const LIVE_COUNTS: &str = "SELECT status, COUNT(*) FROM jobs WHERE job_type = ? 
      status IN ('Pending', 'Queued', 'Running', 'Failed') GROUP BY status";
 
 pub(super) async fn depth(pool: &DbPool, queue: &str) -> Result<u64, sqlx::Error> {
+    // The queue once per count.
+    macro_rules! run {
+        ($pool:expr) => {
+            sqlx::query_scalar(DEPTH)
+                .bind(queue)
+                .bind(queue)
+                .fetch_one($pool)
+                .await?
+        };
+    }
     let n: i64 = match pool {
-        DbPool::Sqlite(p) => {
-            sqlx::query_scalar(DEPTH)
-                .bind(queue)
-                .bind(queue)
-                .fetch_one(p)
-                .await?
-        }
-        DbPool::MySql(p) => {
-            sqlx::query_scalar(DEPTH)
-                .bind(queue)
-                .bind(queue)
-                .fetch_one(p)
-                .await?
-        }
+        DbPool::Sqlite(p) => run!(p),
+        DbPool::MySql(p) => run!(p),
     };
     Ok(u64::try_from(n).unwrap_or(0))
 }

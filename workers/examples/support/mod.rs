@@ -115,6 +115,22 @@ pub async fn next_ready(
     }
 }
 
+/// Uploads `image` once for each of `prefix{0..n}@bench.test`; returns each email and job.
+async fn accept_all(
+    app: &App,
+    prefix: &str,
+    n: usize,
+    image: &[u8],
+) -> anyhow::Result<Vec<(Email, String)>> {
+    let mut jobs = Vec::with_capacity(n);
+    for i in 0..n {
+        let email = Email::parse(&format!("{prefix}{i}@bench.test")).map_err(anyhow::Error::msg)?;
+        let accepted = app.uploads.accept(&email, image, None).await?;
+        jobs.push((email, accepted.job));
+    }
+    Ok(jobs)
+}
+
 /// Uploads `image` once for each of `prefix{0..n}@bench.test`, then waits until the worker
 /// has reported `n` more avatars ready, and checks each is (one status read apiece). Needs
 /// [`watch_ready_events`]. Polling the status of each upload every 2 ms, as [`upload_all`]
@@ -122,12 +138,7 @@ pub async fn next_ready(
 #[allow(dead_code)] // reprocess_bench polls instead
 pub async fn burst(app: &App, prefix: &str, n: usize, image: &[u8]) -> anyhow::Result<()> {
     let seen = ready_count();
-    let mut jobs = Vec::with_capacity(n);
-    for i in 0..n {
-        let email = Email::parse(&format!("{prefix}{i}@bench.test")).map_err(anyhow::Error::msg)?;
-        let accepted = app.uploads.accept(&email, image, None).await?;
-        jobs.push((email, accepted.job));
-    }
+    let jobs = accept_all(app, prefix, n, image).await?;
     let mut last = (seen, std::time::Instant::now());
     while ready_count() < seen + n as u64 {
         let notified = READY.notified();
@@ -158,12 +169,7 @@ pub async fn burst(app: &App, prefix: &str, n: usize, image: &[u8]) -> anyhow::R
 /// Uploads `image` once for each of `prefix{0..n}@bench.test`, then waits until all are ready.
 #[allow(dead_code)] // e2e_latency waits on events (`burst`)
 pub async fn upload_all(app: &App, prefix: &str, n: usize, image: &[u8]) -> anyhow::Result<()> {
-    let mut jobs = Vec::with_capacity(n);
-    for i in 0..n {
-        let email = Email::parse(&format!("{prefix}{i}@bench.test")).map_err(anyhow::Error::msg)?;
-        let accepted = app.uploads.accept(&email, image, None).await?;
-        jobs.push((email, accepted.job));
-    }
+    let jobs = accept_all(app, prefix, n, image).await?;
     for (email, job) in &jobs {
         wait_ready(app, email, job).await?;
     }
